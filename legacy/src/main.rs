@@ -1,0 +1,2 @@
+//! Placeholder: the `legacy` binary is being written.
+fn main() {}
