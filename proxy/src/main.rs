@@ -1,1 +1,102 @@
-fn main() {}
+//! The `ficus` binary: parse arguments, set up logging, run. The only place that prints
+//! an error chain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "ficus", version, about = "Strangler-fig migration proxy")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the proxy (the default).
+    Run(RunArgs),
+    /// Validate a routes file and print its routes; exit 1 on errors.
+    Check {
+        /// The routes file.
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// The routes file.
+    #[arg(long, short, default_value = "routes.toml")]
+    config: PathBuf,
+    /// Worker threads, each with its own runtime (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// One log line per request (target ficus::access).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    access_log: bool,
+    /// Unix socket for zero-downtime restarts: a new ficus with the same socket takes
+    /// the listeners over from the running one.
+    #[arg(long)]
+    handoff_socket: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Check { config }) => match ficus::check::check(&config) {
+            Ok(table) => {
+                print!("{table}");
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Run(args)) => run(args),
+        None => run(cli.run),
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    // Logs go through a background writer so a slow stdout never stalls a worker.
+    let (writer, _guard) = tracing_appender::non_blocking(std::io::stdout());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FICUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match args.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let opts = ficus::RunOptions {
+        config: args.config,
+        threads,
+        access_log: args.access_log,
+        handoff_socket: args.handoff_socket,
+    };
+    match ficus::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("ficus: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! The admin API, served on `listen.admin` only (never on the public listener).
+//!
+//! `GET /admin/routes`, `POST /admin/reload`, `GET /healthz`, `GET /readyz`,
+//! `GET /metrics`. Documented in docs/admin-api.md.
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::config::reload::{ReloadHandle, Trigger};
+use crate::state::{Phase, Shared};
+
+#[derive(Clone)]
+pub struct Admin {
+    pub shared: Arc<Shared>,
+    pub reload: ReloadHandle,
+}
+
+/// Serves the admin API until the process exits.
+pub async fn serve(listener: TcpListener, admin: Admin) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let admin = admin.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(req, &admin).await) }
+            });
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> {
+    let shared = &admin.shared;
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/healthz") => json(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, "/readyz") => {
+            if shared.current_phase() == Phase::Running {
+                json(StatusCode::OK, &json!({"status": "ready"}))
+            } else {
+                json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    &json!({"status": "draining"}),
+                )
+            }
+        }
+        (&Method::GET, "/metrics") => {
+            let mut resp = Response::new(Full::new(Bytes::from(shared.metrics.render())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        (&Method::GET, "/admin/routes") => json(StatusCode::OK, &routes(shared)),
+        (&Method::POST, "/admin/reload") => match admin.reload.reload(Trigger::Admin).await {
+            Some(report) if report.result == "failure" => {
+                json(StatusCode::UNPROCESSABLE_ENTITY, &json!(report))
+            }
+            Some(report) => json(StatusCode::OK, &json!(report)),
+            None => json(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "reload task is not running"}),
+            ),
+        },
+        (_, "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/reload") => json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "method not allowed"}),
+        ),
+        _ => json(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
+    }
+}
+
+fn routes(shared: &Shared) -> Value {
+    let table = shared.table.load();
+    let loaded_at = table
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let routes: Vec<Value> = table
+        .routes
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "path": r.pattern.as_str(),
+                "methods": r.methods.as_ref().map(|ms| ms.iter().map(Method::as_str).collect::<Vec<_>>()),
+                "mode": r.mode.as_str(),
+                "upstreams": {
+                    "target": table.upstreams[r.target].name,
+                    "legacy": table.upstreams[table.legacy].name,
+                    "extracted": r.extracted.map(|i| &table.upstreams[i].name),
+                },
+            })
+        })
+        .collect();
+    let upstreams: Vec<Value> = table
+        .upstreams
+        .iter()
+        .map(|u| {
+            json!({
+                "name": u.name,
+                "url": u.url,
+                "connect_timeout_ms": u.connect_timeout.as_millis() as u64,
+                "request_timeout_ms": u.request_timeout.as_millis() as u64,
+            })
+        })
+        .collect();
+    json!({
+        "version": table.version,
+        "loaded_at": loaded_at,
+        "source": table.source,
+        "last_reload_error": shared.last_reload_error.lock().ok().and_then(|e| e.clone()),
+        "restart_required": shared.pending_restart.lock().map(|p| p.clone()).unwrap_or_default(),
+        "listen": {"proxy": shared.bound.proxy.to_string(), "admin": shared.bound.admin.to_string()},
+        "legacy": table.upstreams[table.legacy].name,
+        "routes": routes,
+        "upstreams": upstreams,
+    })
+}
+
+fn json(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,57 @@
+//! Configuration: routes.toml on disk -> validated [`RouteTable`] -> hot reload.
+//!
+//! `file` mirrors the TOML, `table` validates it, `reload` watches and swaps it.
+//! Only a checked [`RouteTable`] ever reaches the data plane.
+
+pub mod error;
+pub mod file;
+pub mod reload;
+pub mod table;
+
+use std::path::Path;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use file::{Mode, RoutesFile};
+pub use table::{RouteMatch, RouteTable, Upstream};
+
+use crate::metrics::Metrics;
+
+/// Environment variables that override `[listen]` (for containers and tests).
+pub const ENV_LISTEN_PROXY: &str = "FICUS_LISTEN_PROXY";
+pub const ENV_LISTEN_ADMIN: &str = "FICUS_LISTEN_ADMIN";
+
+/// Reads, parses and validates a routes file, reporting every error at once.
+pub fn load(path: &Path, metrics: &Metrics) -> Result<RouteTable, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors::single(path, None, format!("cannot read the routes file: {e}"))
+    })?;
+    parse(path, &text, metrics)
+}
+
+/// Parses and validates routes file `text` read from `path`.
+pub fn parse(path: &Path, text: &str, metrics: &Metrics) -> Result<RouteTable, ConfigErrors> {
+    // Pass 1, `toml`: syntax, unknown keys and types, with the line of the offending key.
+    if let Err(e) = toml::from_str::<RoutesFile>(text) {
+        let line = e.span().map(|s| error::line_of(text, s.start));
+        return Err(ConfigErrors::single(
+            path,
+            line,
+            e.message().trim().to_owned(),
+        ));
+    }
+    // Pass 2, `config`: the same file layered with the FICUS_* environment overrides.
+    let file = layered(text).map_err(|e| ConfigErrors::single(path, None, e.to_string()))?;
+    RouteTable::build(path, text, file, metrics)
+}
+
+fn layered(text: &str) -> Result<RoutesFile, config::ConfigError> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .set_override_option("listen.proxy", std::env::var(ENV_LISTEN_PROXY).ok())?
+        .set_override_option("listen.admin", std::env::var(ENV_LISTEN_ADMIN).ok())?
+        .build()?
+        .try_deserialize()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,538 @@
+//! The checked route table: the only form of configuration the data plane sees.
+//!
+//! [`RouteTable::build`] validates a whole [`RoutesFile`] and reports every problem at
+//! once, each with its line (looked up in the file text) and the fix. A table is
+//! immutable once built; reload builds a new one and swaps it in whole.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderValue, Method};
+use ipnet::IpNet;
+
+use super::error::{ConfigError, ConfigErrors, line_of};
+use super::file::{Mode, RouteFile, RoutesFile};
+use crate::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
+use crate::router::{self, Methods, PathPattern, Rule};
+
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(30_000);
+pub const DEFAULT_MAX_IDLE_PER_THREAD: usize = 256;
+/// Route name used in metrics and logs for requests no route claims.
+pub const DEFAULT_ROUTE: &str = "_default";
+
+/// An upstream service, resolved and ready for the connection pools.
+#[derive(Debug)]
+pub struct Upstream {
+    pub name: String,
+    pub url: String,
+    /// `host:port` to connect to.
+    pub authority: String,
+    pub authority_header: HeaderValue,
+    /// Identifies the per-thread connection pool; equal for equal authorities, so pools
+    /// of unchanged upstreams survive a reload.
+    pub pool_key: u64,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_idle_per_thread: usize,
+    pub rewrite_host: bool,
+    pub metrics: UpstreamMetrics,
+}
+
+/// A validated route.
+pub struct Route {
+    pub name: String,
+    pub pattern: PathPattern,
+    pub methods: Methods,
+    pub mode: Mode,
+    /// Index into [`RouteTable::upstreams`] of the upstream that answers.
+    pub target: usize,
+    /// The extracted upstream named by the route, if any.
+    pub extracted: Option<usize>,
+    pub metrics: RouteMetrics,
+}
+
+impl Rule for Route {
+    fn pattern(&self) -> &PathPattern {
+        &self.pattern
+    }
+    fn methods(&self) -> &Methods {
+        &self.methods
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listen {
+    pub proxy: SocketAddr,
+    pub admin: SocketAddr,
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub grace_period: Duration,
+    pub drain_idle: Duration,
+    pub client_idle_timeout: Duration,
+}
+
+pub struct RouteTable {
+    /// Hash of the effective configuration (after environment overrides).
+    pub version: String,
+    pub loaded_at: SystemTime,
+    pub source: PathBuf,
+    pub listen: Listen,
+    pub server: ServerSettings,
+    pub upstreams: Vec<Arc<Upstream>>,
+    /// Index of the upstream named by `legacy`.
+    pub legacy: usize,
+    /// Sorted most specific first.
+    pub routes: Vec<Route>,
+    /// Metrics of requests that no route claims.
+    pub default_metrics: RouteMetrics,
+    /// The file as validated, for the admin API and `ficus check`.
+    pub file: RoutesFile,
+}
+
+/// The decision for one request.
+pub struct RouteMatch<'t> {
+    pub name: &'t str,
+    pub mode: Mode,
+    pub upstream: &'t Arc<Upstream>,
+    pub metrics: &'t RouteMetrics,
+}
+
+impl RouteTable {
+    /// Picks the route for a request; unmatched requests go to `legacy` unchanged.
+    pub fn route(&self, method: &Method, path: &str) -> RouteMatch<'_> {
+        match router::route(&self.routes, method, path) {
+            Some(i) => {
+                let r = &self.routes[i];
+                RouteMatch {
+                    name: &r.name,
+                    mode: r.mode,
+                    upstream: &self.upstreams[r.target],
+                    metrics: &r.metrics,
+                }
+            }
+            None => RouteMatch {
+                name: DEFAULT_ROUTE,
+                mode: Mode::Legacy,
+                upstream: &self.upstreams[self.legacy],
+                metrics: &self.default_metrics,
+            },
+        }
+    }
+
+    pub fn upstream_named(&self, name: &str) -> Option<&Arc<Upstream>> {
+        self.upstreams.iter().find(|u| u.name == name)
+    }
+
+    /// Validates `file` (whose text is `text`, for line numbers) into a table.
+    pub fn build(
+        source: &Path,
+        text: &str,
+        file: RoutesFile,
+        metrics: &Metrics,
+    ) -> Result<Self, ConfigErrors> {
+        let lines = SourceMap::new(text);
+        let mut errors = Vec::new();
+        let mut err = |line: Option<usize>, message: String| {
+            errors.push(ConfigError {
+                file: source.to_owned(),
+                line,
+                message,
+            });
+        };
+
+        let listen = {
+            let parse_addr =
+                |key: &str, value: &str, err: &mut dyn FnMut(Option<usize>, String)| {
+                    value.parse::<SocketAddr>().map_err(|_| {
+                    err(
+                        lines.key(&["listen", key]),
+                        format!("listen.{key} {value:?} is not an address; write ip:port, e.g. \"127.0.0.1:8080\""),
+                    )
+                })
+                };
+            let proxy = parse_addr("proxy", &file.listen.proxy, &mut err);
+            let admin = parse_addr("admin", &file.listen.admin, &mut err);
+            let mut trusted = Vec::new();
+            for t in &file.listen.trusted_proxies {
+                match t
+                    .parse::<IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+                {
+                    Ok(net) => trusted.push(net),
+                    Err(_) => err(
+                        lines.key(&["listen", "trusted_proxies"]),
+                        format!(
+                            "listen.trusted_proxies: {t:?} is not an address or CIDR range like \"10.0.0.0/8\""
+                        ),
+                    ),
+                }
+            }
+            match (proxy, admin) {
+                (Ok(proxy), Ok(admin)) => {
+                    if proxy == admin {
+                        err(
+                            lines.key(&["listen", "admin"]),
+                            format!(
+                                "listen.admin {admin} equals listen.proxy; the admin API must not share the public listener"
+                            ),
+                        );
+                    }
+                    Some(Listen {
+                        proxy,
+                        admin,
+                        trusted_proxies: trusted,
+                    })
+                }
+                _ => None,
+            }
+        };
+
+        let ms =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_millis).unwrap_or(default);
+        let server = ServerSettings {
+            grace_period: ms(file.server.grace_period_ms, Duration::from_secs(30)),
+            drain_idle: ms(file.server.drain_idle_ms, Duration::from_secs(1)),
+            client_idle_timeout: ms(file.server.client_idle_timeout_ms, Duration::from_secs(60)),
+        };
+
+        let mut upstreams = Vec::new();
+        for (name, u) in &file.upstreams {
+            let line = lines
+                .key(&["upstreams", name, "url"])
+                .or(lines.key(&["upstreams", name]));
+            let authority = match parse_upstream_url(&u.url) {
+                Ok(a) => a,
+                Err(why) => {
+                    err(line, format!("upstream {name:?}: url {:?} {why}", u.url));
+                    continue;
+                }
+            };
+            for (key, value) in [
+                ("connect_timeout_ms", u.connect_timeout_ms),
+                ("request_timeout_ms", u.request_timeout_ms),
+            ] {
+                if value == Some(0) {
+                    err(
+                        lines.key(&["upstreams", name, key]),
+                        format!("upstream {name:?}: {key} must be at least 1"),
+                    );
+                }
+            }
+            let Ok(authority_header) = HeaderValue::from_str(&authority) else {
+                err(
+                    line,
+                    format!(
+                        "upstream {name:?}: url {:?} has an authority that is not a valid header",
+                        u.url
+                    ),
+                );
+                continue;
+            };
+            upstreams.push(Arc::new(Upstream {
+                name: name.clone(),
+                url: u.url.clone(),
+                pool_key: fnv1a(authority.as_bytes()),
+                authority,
+                authority_header,
+                connect_timeout: ms(u.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT),
+                request_timeout: ms(u.request_timeout_ms, DEFAULT_REQUEST_TIMEOUT),
+                max_idle_per_thread: u.max_idle_per_thread.unwrap_or(DEFAULT_MAX_IDLE_PER_THREAD),
+                rewrite_host: u.rewrite_host,
+                metrics: metrics.upstream(name),
+            }));
+        }
+        let declared = || {
+            file.upstreams
+                .keys()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let find = |name: &str| upstreams.iter().position(|u| u.name == name);
+
+        let legacy = find(&file.legacy);
+        if legacy.is_none() && !file.upstreams.contains_key(&file.legacy) {
+            err(
+                lines.key(&["legacy"]),
+                format!(
+                    "legacy = {:?} is not a declared upstream; declare [upstreams.{}] or use one of: {}",
+                    file.legacy,
+                    file.legacy,
+                    declared()
+                ),
+            );
+        }
+
+        let mut routes: Vec<Route> = Vec::new();
+        let mut seen: Vec<(&str, usize, PathPattern, Methods)> = Vec::new();
+        for (i, r) in file.routes.iter().enumerate() {
+            let at = |key: &str| lines.route_key(i, key).or(lines.route(i));
+            let name = &r.name;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                err(
+                    at("name"),
+                    format!(
+                        "route name {name:?} must be non-empty ASCII letters, digits, '-', '_' or '.'"
+                    ),
+                );
+            }
+            if name == DEFAULT_ROUTE {
+                err(
+                    at("name"),
+                    format!(
+                        "route name {DEFAULT_ROUTE:?} is reserved for unmatched requests; pick another"
+                    ),
+                );
+            }
+            if let Some((_, first, _, _)) = seen.iter().find(|(n, ..)| *n == name.as_str()) {
+                err(
+                    at("name"),
+                    format!(
+                        "route {name:?}: duplicate name (first used at line {}); route names must be unique",
+                        lines
+                            .route(*first)
+                            .map_or_else(|| "?".to_owned(), |l| l.to_string())
+                    ),
+                );
+            }
+            let pattern = match PathPattern::parse(&r.path) {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    err(
+                        at("path"),
+                        format!("route {name:?}: path {:?}: {e}", r.path),
+                    );
+                    None
+                }
+            };
+            let methods = parse_methods(r, &mut |m| err(at("methods"), m));
+            let extracted = match (&r.extracted, r.mode) {
+                (None, Mode::Extracted) => {
+                    err(
+                        at("mode"),
+                        format!(
+                            "route {name:?}: mode = \"extracted\" needs `extracted = \"<upstream>\"` (declared: {})",
+                            declared()
+                        ),
+                    );
+                    None
+                }
+                (None, _) => None,
+                (Some(u), _) => match find(u) {
+                    Some(idx) => Some(idx),
+                    None => {
+                        if !file.upstreams.contains_key(u) {
+                            err(
+                                at("extracted"),
+                                format!(
+                                    "route {name:?}: extracted {u:?} is not a declared upstream; declare [upstreams.{u}] or use one of: {}",
+                                    declared()
+                                ),
+                            );
+                        }
+                        None
+                    }
+                },
+            };
+            let (Some(pattern), Ok(methods)) = (pattern, methods) else {
+                continue;
+            };
+            for (other, other_i, other_pattern, other_methods) in &seen {
+                if router::overlaps((&pattern, &methods), (other_pattern, other_methods)) {
+                    err(
+                        at("path"),
+                        format!(
+                            "route {name:?} ({}) overlaps route {other:?} ({}, line {}) with the same specificity; make one path more specific or split their methods",
+                            pattern.as_str(),
+                            other_pattern.as_str(),
+                            lines
+                                .route(*other_i)
+                                .map_or_else(|| "?".to_owned(), |l| l.to_string())
+                        ),
+                    );
+                }
+            }
+            seen.push((name, i, pattern.clone(), methods.clone()));
+            let target = match r.mode {
+                Mode::Legacy => legacy,
+                Mode::Extracted => extracted,
+            };
+            let (Some(target), Some(_)) = (target, legacy) else {
+                continue;
+            };
+            routes.push(Route {
+                name: name.clone(),
+                metrics: metrics.route(name, &upstreams[target].name, r.mode.as_str()),
+                pattern,
+                methods,
+                mode: r.mode,
+                target,
+                extracted,
+            });
+        }
+
+        let (Some(listen), Some(legacy), true) = (listen, legacy, errors.is_empty()) else {
+            if errors.is_empty() {
+                // Unreachable in practice: every None above pushed an error. Keep the invariant "never empty".
+                errors.push(ConfigError {
+                    file: source.to_owned(),
+                    line: None,
+                    message: "invalid routes file".into(),
+                });
+            }
+            return Err(ConfigErrors(errors));
+        };
+        router::sort_by_specificity(&mut routes);
+        let version = format!(
+            "{:016x}",
+            fnv1a(serde_json::to_string(&file).unwrap_or_default().as_bytes())
+        );
+        Ok(RouteTable {
+            version,
+            loaded_at: SystemTime::now(),
+            source: source.to_owned(),
+            default_metrics: metrics.route(
+                DEFAULT_ROUTE,
+                &upstreams[legacy].name,
+                Mode::Legacy.as_str(),
+            ),
+            listen,
+            server,
+            upstreams,
+            legacy,
+            routes,
+            file,
+        })
+    }
+}
+
+fn parse_methods(r: &RouteFile, err: &mut dyn FnMut(String)) -> Result<Methods, ()> {
+    let Some(list) = &r.methods else {
+        return Ok(None);
+    };
+    if list.is_empty() {
+        err(format!(
+            "route {:?}: methods = [] matches nothing; remove the key to allow every method",
+            r.name
+        ));
+        return Err(());
+    }
+    let mut out = Vec::with_capacity(list.len());
+    let mut ok = true;
+    for m in list {
+        let upper = m.to_ascii_uppercase();
+        match Method::from_bytes(upper.as_bytes()) {
+            Ok(method) if upper == *m => {
+                if !out.contains(&method) {
+                    out.push(method);
+                }
+            }
+            Ok(_) => {
+                err(format!(
+                    "route {:?}: method {m:?} must be upper case: {upper:?}",
+                    r.name
+                ));
+                ok = false;
+            }
+            Err(_) => {
+                err(format!("route {:?}: {m:?} is not an HTTP method", r.name));
+                ok = false;
+            }
+        }
+    }
+    if ok { Ok(Some(out)) } else { Err(()) }
+}
+
+/// Accepts `http://host[:port][/]`; returns `host:port`.
+fn parse_upstream_url(url: &str) -> Result<String, &'static str> {
+    let rest = if let Some(rest) = url.strip_prefix("http://") {
+        rest
+    } else if url.starts_with("https://") {
+        return Err(
+            "uses https, which upstreams do not support yet; use http:// on a trusted network",
+        );
+    } else {
+        return Err("must start with http://, e.g. \"http://127.0.0.1:8081\"");
+    };
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.is_empty() {
+        return Err("has no host");
+    }
+    if authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err("must be scheme://host:port only, without path, query or credentials");
+    }
+    let uri: http::uri::Authority = authority
+        .parse()
+        .map_err(|_| "has an invalid host or port")?;
+    if uri.host().is_empty() {
+        return Err("has no host");
+    }
+    Ok(match uri.port_u16() {
+        Some(_) => authority.to_owned(),
+        None => format!("{authority}:80"),
+    })
+}
+
+/// 64-bit FNV-1a: stable across processes, machines and Rust versions.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// Line numbers of keys and tables in the routes file text.
+struct SourceMap<'a> {
+    text: &'a str,
+    doc: Option<toml_edit::Document<String>>,
+}
+
+impl<'a> SourceMap<'a> {
+    fn new(text: &'a str) -> Self {
+        SourceMap {
+            text,
+            doc: toml_edit::Document::parse(text.to_owned()).ok(),
+        }
+    }
+
+    fn key(&self, path: &[&str]) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut table: &dyn toml_edit::TableLike = doc.as_table();
+        for (i, k) in path.iter().enumerate() {
+            let (key, item) = table.get_key_value(k)?;
+            if i + 1 == path.len() {
+                let span = key.span().or_else(|| item.span())?;
+                return Some(line_of(self.text, span.start));
+            }
+            table = item.as_table_like()?;
+        }
+        None
+    }
+
+    fn route(&self, index: usize) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let t = doc.get("routes")?.as_array_of_tables()?.get(index)?;
+        t.span().map(|s| line_of(self.text, s.start))
+    }
+
+    fn route_key(&self, index: usize, key: &str) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let t = doc.get("routes")?.as_array_of_tables()?.get(index)?;
+        let (k, item) = t.get_key_value(key)?;
+        k.span()
+            .or_else(|| item.span())
+            .map(|s| line_of(self.text, s.start))
+    }
+}

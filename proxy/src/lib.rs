@@ -1,0 +1,130 @@
+//! Ficus: a strangler-fig migration proxy.
+//!
+//! Start at [`run`]. See ARCHITECTURE.md for the request path and the reload path.
+
+pub mod admin;
+pub mod check;
+pub mod config;
+pub mod handoff;
+pub mod metrics;
+pub mod request_id;
+pub mod router;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use config::reload::{self, Trigger};
+use config::table::Listen;
+use metrics::Metrics;
+use state::{Phase, Shared};
+
+/// Options of `ficus run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub config: PathBuf,
+    /// Worker threads (each with its own current-thread runtime).
+    pub threads: usize,
+    pub access_log: bool,
+    /// Unix socket for zero-downtime restarts (see [`handoff`]).
+    pub handoff_socket: Option<PathBuf>,
+}
+
+/// Runs the proxy until SIGTERM/SIGINT or until a successor takes over, then drains.
+pub fn run(opts: RunOptions) -> anyhow::Result<()> {
+    let metrics = Metrics::new();
+    let table = config::load(&opts.config, &metrics).map_err(anyhow::Error::new)?;
+    let wanted = table.listen.clone();
+
+    let takeover = match &opts.handoff_socket {
+        Some(path) => handoff::take_over(path)?,
+        None => None,
+    };
+    let (proxy, admin, takeover) = match takeover {
+        Some(t) => {
+            let proxy = adopt_or_bind(t.proxy.try_clone()?, wanted.proxy)?;
+            let admin = adopt_or_bind(t.admin.try_clone()?, wanted.admin)?;
+            (proxy, admin, Some(t))
+        }
+        None => (
+            server::bind(wanted.proxy)
+                .with_context(|| format!("bind listen.proxy {}", wanted.proxy))?,
+            server::bind(wanted.admin)
+                .with_context(|| format!("bind listen.admin {}", wanted.admin))?,
+            None,
+        ),
+    };
+    let bound = Listen {
+        proxy: proxy.local_addr()?,
+        admin: admin.local_addr()?,
+        trusted_proxies: wanted.trusted_proxies,
+    };
+    tracing::info!(proxy = %bound.proxy, admin = %bound.admin, version = %table.version, routes = table.routes.len(), threads = opts.threads, "ficus listening");
+    let shared = Arc::new(Shared::new(table, metrics, bound, opts.access_log));
+
+    let workers = server::Workers::start(&proxy, opts.threads, &shared)?;
+    let control = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    control.block_on(async {
+        let reload = reload::spawn(opts.config.clone(), shared.clone());
+        let _watcher = match reload::watch(&opts.config, reload.clone()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch the routes file; reload with SIGHUP or POST /admin/reload");
+                None
+            }
+        };
+        let admin_listener = tokio::net::TcpListener::from_std(admin.try_clone()?)?;
+        tokio::spawn(admin::serve(admin_listener, admin::Admin { shared: shared.clone(), reload: reload.clone() }));
+
+        let (handed_over_tx, mut handed_over) = tokio::sync::mpsc::channel::<()>(1);
+        if let Some(path) = &opts.handoff_socket {
+            handoff::listen(path, proxy.try_clone()?, admin.try_clone()?, move || {
+                let _ = handed_over_tx.try_send(());
+            })?;
+        }
+        if let Some(t) = takeover {
+            t.ready().context("tell the previous ficus we are serving")?;
+        }
+
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        let why = loop {
+            tokio::select! {
+                _ = hup.recv() => reload.request(Trigger::Signal),
+                _ = term.recv() => break "SIGTERM",
+                _ = int.recv() => break "SIGINT",
+                _ = handed_over.recv() => break "handoff",
+            }
+        };
+        let server = shared.table.load().server.clone();
+        tracing::info!(reason = why, grace = ?server.grace_period, "draining");
+        shared.set_phase(Phase::Draining);
+        tokio::time::sleep(server.drain_idle.min(server.grace_period)).await;
+        shared.set_phase(Phase::CloseIdle);
+        tokio::task::spawn_blocking(move || workers.join()).await?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}
+
+/// Uses a handed-over listener if it is bound where the config says; binds anew otherwise
+/// (a changed `[listen]` is applied by exactly this restart).
+fn adopt_or_bind(
+    l: std::net::TcpListener,
+    wanted: std::net::SocketAddr,
+) -> anyhow::Result<std::net::TcpListener> {
+    if reload::same_addr(wanted, l.local_addr()?) {
+        l.set_nonblocking(true)?;
+        Ok(l)
+    } else {
+        server::bind(wanted).with_context(|| format!("bind {wanted}"))
+    }
+}

@@ -1,0 +1,170 @@
+//! Prometheus metrics: one registry per process, and pre-resolved handles.
+//!
+//! Label lookups (`with_label_values`) hash and allocate, so the data plane never does
+//! them per request: [`crate::config::RouteTable`] resolves the handles of its routes and
+//! upstreams once, at load time. Every metric here is documented in docs/metrics.md.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+const DURATION_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    upstream_errors: IntCounterVec,
+    pub reloads: IntCounterVec,
+    pub config_info: IntGaugeVec,
+    pub connections: IntGauge,
+    pub inflight: IntGauge,
+}
+
+/// Request counters by status class (1xx..5xx) and the latency histogram of one
+/// (route, upstream, mode) combination.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    by_class: [IntCounter; 5],
+    duration: Histogram,
+}
+
+impl RouteMetrics {
+    pub fn record(&self, status: u16, seconds: f64) {
+        let class = (status / 100).clamp(1, 5) as usize - 1;
+        self.by_class[class].inc();
+        self.duration.observe(seconds);
+    }
+}
+
+/// Error counters of one upstream, by kind.
+#[derive(Clone, Debug)]
+pub struct UpstreamMetrics {
+    pub connect: IntCounter,
+    pub connect_timeout: IntCounter,
+    pub timeout: IntCounter,
+    pub protocol: IntCounter,
+}
+
+fn must<T>(r: prometheus::Result<T>) -> T {
+    // Only fails on a malformed metric definition or duplicate registration: a bug, caught by every test.
+    r.unwrap_or_else(|e| panic!("metric definition: {e}"))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_requests_total",
+                "Requests answered, by route, upstream, mode and status class.",
+            ),
+            &["route", "upstream", "mode", "status"],
+        ));
+        let duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "ficus_request_duration_seconds",
+                "Time from request start to response headers, by route and upstream.",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &["route", "upstream"],
+        ));
+        let upstream_errors = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_upstream_errors_total",
+                "Failed upstream exchanges, by upstream and kind.",
+            ),
+            &["upstream", "kind"],
+        ));
+        let reloads = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_config_reloads_total",
+                "Route table reload attempts, by result.",
+            ),
+            &["result"],
+        ));
+        let config_info = must(IntGaugeVec::new(
+            Opts::new(
+                "ficus_config_info",
+                "1 for the version (hash) of the route table in force.",
+            ),
+            &["version"],
+        ));
+        let connections = must(IntGauge::new(
+            "ficus_client_connections",
+            "Open client connections.",
+        ));
+        let inflight = must(IntGauge::new(
+            "ficus_requests_in_flight",
+            "Requests being proxied.",
+        ));
+        for c in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(upstream_errors.clone()),
+            Box::new(reloads.clone()),
+            Box::new(config_info.clone()),
+            Box::new(connections.clone()),
+            Box::new(inflight.clone()),
+        ] {
+            must(registry.register(c));
+        }
+        for result in ["success", "failure", "unchanged"] {
+            reloads.with_label_values(&[result]);
+        }
+        Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            reloads,
+            config_info,
+            connections,
+            inflight,
+        }
+    }
+
+    pub fn route(&self, route: &str, upstream: &str, mode: &str) -> RouteMetrics {
+        let by_class = ["1xx", "2xx", "3xx", "4xx", "5xx"].map(|class| {
+            self.requests
+                .with_label_values(&[route, upstream, mode, class])
+        });
+        RouteMetrics {
+            by_class,
+            duration: self.duration.with_label_values(&[route, upstream]),
+        }
+    }
+
+    pub fn upstream(&self, upstream: &str) -> UpstreamMetrics {
+        let c = |kind: &str| self.upstream_errors.with_label_values(&[upstream, kind]);
+        UpstreamMetrics {
+            connect: c("connect"),
+            connect_timeout: c("connect_timeout"),
+            timeout: c("timeout"),
+            protocol: c("protocol"),
+        }
+    }
+
+    /// Marks `version` as the table in force (and no other).
+    pub fn set_config_version(&self, version: &str) {
+        self.config_info.reset();
+        self.config_info.with_label_values(&[version]).set(1);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metric families.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,167 @@
+//! The data plane: listeners, worker threads, client connections, and draining.
+//!
+//! Each worker thread runs a current-thread tokio runtime with its own clone of the
+//! listening socket, accepts connections, and serves HTTP/1.1 and HTTP/2 (prior
+//! knowledge, h2c) on them with hyper-util's auto builder. Requests stay on the thread
+//! that accepted their connection, together with that thread's upstream pools.
+//!
+//! Draining (SIGTERM, SIGINT, or a successor taking the sockets over) happens in phases
+//! broadcast through [`Phase`]: stop accepting and mark HTTP/1 responses
+//! `Connection: close`; after `drain_idle_ms` ask every connection to shut down gracefully
+//! (HTTP/2 GOAWAY, idle HTTP/1 closed); after `grace_period_ms` abort what is left.
+
+pub mod body;
+pub mod headers;
+pub mod service;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::state::{self, Phase, Shared};
+use headers::Peer;
+use service::ConnCtx;
+
+/// Binds a listening TCP socket the way a proxy wants it.
+pub fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// The running worker threads.
+pub struct Workers {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Starts `threads` workers accepting on clones of `listener`.
+    pub fn start(
+        listener: &std::net::TcpListener,
+        threads: usize,
+        shared: &Arc<Shared>,
+    ) -> std::io::Result<Self> {
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads.max(1) {
+            let listener = listener.try_clone()?;
+            let shared = shared.clone();
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("ficus-worker-{i}"))
+                    .spawn(move || {
+                        if let Err(e) = worker(listener, shared) {
+                            tracing::error!(error = %e, "worker stopped");
+                        }
+                    })?,
+            );
+        }
+        Ok(Workers { handles })
+    }
+
+    /// Waits for every worker to finish draining.
+    pub fn join(self) {
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        let mut builder = auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).keep_alive(true);
+        builder.http2().timer(TokioTimer::new());
+        let builder = Arc::new(builder);
+        let mut phase = shared.phase();
+        let mut conns = JoinSet::new();
+        loop {
+            tokio::select! {
+                biased;
+                _ = state::reached(&mut phase, Phase::Draining) => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        conns.spawn(serve(stream, peer, builder.clone(), shared.clone()));
+                    }
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                },
+            }
+        }
+        drop(listener);
+        let grace = shared.table.load().server.grace_period;
+        let drained =
+            tokio::time::timeout(grace, async { while conns.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!(
+                connections = conns.len(),
+                ?grace,
+                "grace period over; closing remaining connections"
+            );
+            conns.abort_all();
+        }
+        Ok(())
+    })
+}
+
+struct ConnectionGauge(Arc<Shared>);
+
+impl Drop for ConnectionGauge {
+    fn drop(&mut self) {
+        self.0.metrics.connections.dec();
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    shared: Arc<Shared>,
+) {
+    let _ = stream.set_nodelay(true);
+    shared.metrics.connections.inc();
+    let _gauge = ConnectionGauge(shared.clone());
+    let trusted = shared
+        .table
+        .load()
+        .listen
+        .trusted_proxies
+        .iter()
+        .any(|net| net.contains(&peer.ip()));
+    let mut phase = shared.phase();
+    let ctx = Arc::new(ConnCtx {
+        shared,
+        peer: Peer::new(peer, trusted),
+    });
+    let svc = service_fn(move |req| service::handle(req, ctx.clone()));
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(%peer, error = %e, "client connection ended with an error");
+            }
+        }
+        _ = state::reached(&mut phase, Phase::CloseIdle) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}

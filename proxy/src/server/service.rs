@@ -1,0 +1,201 @@
+//! The request path: one function from a client request to a response.
+//!
+//! Invariants: the route table is loaded once per request and used to the end; nothing
+//! on this path panics on client input; every response carries `X-Request-Id`; failures
+//! of an upstream become a small JSON 502/504, never a dropped connection.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, HeaderValue};
+use http::uri::{PathAndQuery, Uri};
+use http::{Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+
+use super::body::{ResponseBody, UpstreamBody};
+use super::headers::{self, Peer};
+use crate::config::RouteTable;
+use crate::request_id;
+use crate::state::Shared;
+use crate::upstream::{self, UpstreamError};
+
+static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static(request_id::HEADER);
+
+/// Per-connection context handed to every request on it.
+pub struct ConnCtx {
+    pub shared: Arc<Shared>,
+    pub peer: Peer,
+}
+
+thread_local! {
+    /// The table this thread's pools were last pruned for.
+    static POOLS_FOR: Cell<usize> = const { Cell::new(0) };
+}
+
+pub async fn handle(
+    mut req: Request<Incoming>,
+    ctx: Arc<ConnCtx>,
+) -> Result<Response<ResponseBody>, std::convert::Infallible> {
+    let start = Instant::now();
+    let shared = &ctx.shared;
+    let table = shared.table.load_full();
+    prune_pools_after_reload(&table);
+    let matched = table.route(req.method(), req.uri().path());
+    let upstream = matched.upstream;
+
+    let request_id = match req.headers().get(&X_REQUEST_ID) {
+        Some(v) if request_id::is_acceptable(v) => v.clone(),
+        _ => request_id::generate(),
+    };
+    let client_version = req.version();
+    let upgrade = headers::is_upgrade(client_version, req.headers());
+    let method = shared.access_log.then(|| req.method().clone());
+
+    // Build the upstream request in place.
+    let host = match req.headers().get(header::HOST) {
+        Some(h) => Some(h.clone()),
+        None => req
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+    };
+    {
+        let h = req.headers_mut();
+        headers::strip_hop_by_hop(h, upgrade);
+        h.remove(header::EXPECT);
+        headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
+        headers::add_via(h, client_version);
+        h.insert(&X_REQUEST_ID, request_id.clone());
+        if upstream.rewrite_host {
+            h.insert(header::HOST, upstream.authority_header.clone());
+        } else if let Some(host) = &host {
+            h.insert(header::HOST, host.clone());
+        }
+    }
+    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+        let pq = req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/"));
+        *req.uri_mut() = Uri::from(pq);
+    }
+    *req.version_mut() = Version::HTTP_11;
+    let path_for_log = shared.access_log.then(|| req.uri().path().to_owned());
+
+    let result = if upgrade {
+        forward_upgrade(req, upstream).await
+    } else {
+        upstream::send(upstream, req.map(UpstreamBody::Incoming)).await
+    };
+
+    let mut resp = match result {
+        Ok(resp) => {
+            let mut resp = resp.map(ResponseBody::Incoming);
+            let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            headers::strip_hop_by_hop(resp.headers_mut(), switching);
+            headers::add_via(resp.headers_mut(), Version::HTTP_11);
+            resp
+        }
+        Err(e) => {
+            tracing::warn!(
+                target: "ficus::upstream",
+                upstream = %upstream.name,
+                kind = e.kind(),
+                request_id = ?request_id,
+                error = %e,
+                "upstream exchange failed"
+            );
+            error_response(&e, &request_id)
+        }
+    };
+    resp.headers_mut().insert(&X_REQUEST_ID, request_id.clone());
+    if shared.is_draining()
+        && client_version != Version::HTTP_2
+        && resp.status() != StatusCode::SWITCHING_PROTOCOLS
+    {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+
+    let status = resp.status().as_u16();
+    let elapsed = start.elapsed();
+    matched.metrics.record(status, elapsed.as_secs_f64());
+    if let (Some(method), Some(path)) = (method, path_for_log) {
+        tracing::info!(
+            target: "ficus::access",
+            route = matched.name,
+            mode = matched.mode.as_str(),
+            upstream = %upstream.name,
+            method = %method,
+            path = %path,
+            status,
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+        );
+    }
+    Ok(resp)
+}
+
+fn prune_pools_after_reload(table: &Arc<RouteTable>) {
+    let id = Arc::as_ptr(table) as usize;
+    if POOLS_FOR.with(|c| c.replace(id)) != id {
+        let keep: Vec<u64> = table.upstreams.iter().map(|u| u.pool_key).collect();
+        upstream::prune(&keep);
+    }
+}
+
+/// Forwards an `Upgrade` request; on `101` splices the two connections together.
+async fn forward_upgrade(
+    mut req: Request<Incoming>,
+    up: &crate::config::Upstream,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let client = hyper::upgrade::on(&mut req);
+    let mut resp = upstream::send_upgrade(up, req.map(UpstreamBody::Incoming)).await?;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let server = hyper::upgrade::on(&mut resp);
+        tokio::spawn(async move {
+            match tokio::try_join!(client, server) {
+                Ok((c, s)) => {
+                    let (mut c, mut s) = (TokioIo::new(c), TokioIo::new(s));
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut c, &mut s).await {
+                        tracing::debug!(error = %e, "upgraded connection ended");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "upgrade did not complete"),
+            }
+        });
+    }
+    Ok(resp)
+}
+
+/// The one mapping from a proxy failure to a client response: status plus a small JSON
+/// body that reflects nothing from the request but its id.
+pub fn error_response(e: &UpstreamError, request_id: &HeaderValue) -> Response<ResponseBody> {
+    let (status, message) = if e.is_timeout() {
+        (StatusCode::GATEWAY_TIMEOUT, "upstream timed out")
+    } else {
+        (StatusCode::BAD_GATEWAY, "upstream unavailable")
+    };
+    json_error(status, message, request_id)
+}
+
+pub fn json_error(
+    status: StatusCode,
+    message: &str,
+    request_id: &HeaderValue,
+) -> Response<ResponseBody> {
+    let body = serde_json::json!({
+        "error": message,
+        "request_id": String::from_utf8_lossy(request_id.as_bytes()),
+    });
+    let mut resp = Response::new(ResponseBody::full(body.to_string()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,84 @@
+//! Process-wide state shared by the data plane, the admin API and the reload task.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use tokio::sync::watch;
+
+use crate::config::RouteTable;
+use crate::config::table::Listen;
+use crate::metrics::Metrics;
+
+/// Lifecycle of the process, broadcast to every worker and connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Phase {
+    /// Accepting and serving.
+    Running,
+    /// No longer accepting; HTTP/1 responses carry `Connection: close`.
+    Draining,
+    /// Every connection is asked to shut down gracefully (idle ones close now).
+    CloseIdle,
+}
+
+pub struct Shared {
+    /// The table in force. Only the reload task stores into it; a request loads it once.
+    pub table: ArcSwap<RouteTable>,
+    pub metrics: Metrics,
+    /// Addresses the listeners are really bound to (a `[listen]` change needs a restart).
+    pub bound: Listen,
+    pub last_reload_error: Mutex<Option<Vec<String>>>,
+    pub pending_restart: Mutex<Vec<String>>,
+    pub access_log: bool,
+    draining: AtomicBool,
+    phase: watch::Sender<Phase>,
+}
+
+impl Shared {
+    pub fn new(table: RouteTable, metrics: Metrics, bound: Listen, access_log: bool) -> Self {
+        metrics.set_config_version(&table.version);
+        Shared {
+            table: ArcSwap::from_pointee(table),
+            metrics,
+            bound,
+            last_reload_error: Mutex::new(None),
+            pending_restart: Mutex::new(Vec::new()),
+            access_log,
+            draining: AtomicBool::new(false),
+            phase: watch::channel(Phase::Running).0,
+        }
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        if phase >= Phase::Draining {
+            self.draining.store(true, Ordering::Relaxed);
+        }
+        self.phase.send_if_modified(|p| {
+            let advance = phase > *p;
+            if advance {
+                *p = phase;
+            }
+            advance
+        });
+    }
+
+    pub fn phase(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    pub fn current_phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+}
+
+/// Resolves once the process reaches `phase` (or the sender is gone).
+pub async fn reached(rx: &mut watch::Receiver<Phase>, phase: Phase) {
+    let reached = rx.wait_for(|p| *p >= phase).await.is_ok();
+    if !reached {
+        std::future::pending::<()>().await;
+    }
+}
