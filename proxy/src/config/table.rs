@@ -175,7 +175,7 @@ impl RouteTable {
             }
             match (proxy, admin) {
                 (Ok(proxy), Ok(admin)) => {
-                    if proxy == admin {
+                    if proxy == admin && proxy.port() != 0 {
                         err(
                             lines.key(&["listen", "admin"]),
                             format!(

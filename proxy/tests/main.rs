@@ -1,0 +1,12 @@
+//! Integration tests of the `ficus` binary: real upstreams, a real proxy process, real
+//! HTTP, all on 127.0.0.1 with ephemeral ports.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod check;
+mod proxying;
+mod reload;
+mod restart;
+mod routing;
