@@ -21,7 +21,6 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub config_info: IntGaugeVec,
     pub connections: IntGauge,
-    pub inflight: IntGauge,
 }
 
 /// Request counters by status class (1xx..5xx) and the latency histogram of one
@@ -97,10 +96,6 @@ impl Metrics {
             "ficus_client_connections",
             "Open client connections.",
         ));
-        let inflight = must(IntGauge::new(
-            "ficus_requests_in_flight",
-            "Requests being proxied.",
-        ));
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -108,7 +103,6 @@ impl Metrics {
             Box::new(reloads.clone()),
             Box::new(config_info.clone()),
             Box::new(connections.clone()),
-            Box::new(inflight.clone()),
         ] {
             must(registry.register(c));
         }
@@ -123,7 +117,6 @@ impl Metrics {
             reloads,
             config_info,
             connections,
-            inflight,
         }
     }
 

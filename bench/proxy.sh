@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Proxy benchmark: direct origin vs nginx reverse proxy vs ficus, on loopback only.
+#
+# Installs what it needs (wrk, nginx from Debian), builds ficus with the `perf` profile,
+# starts an nginx origin serving a 300 B and a 16 KiB JSON body, an nginx reverse proxy
+# (upstream keep-alive) and ficus, each with ONE worker, and runs interleaved rounds.
+# Prints req/s, p50/p99 and requests per CPU-second of the proxy process, with ratios
+# to nginx measured in the same run. Results are recorded by hand in docs/benchmarks.md.
+#
+# Knobs: ROUNDS (3), DURATION (5s), CONNS (32), ACCESS_LOG (on|off, default on: both
+# proxies write an access log line per request, nginx buffered, ficus via its writer thread).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+CONNS=${CONNS:-32}
+ACCESS_LOG=${ACCESS_LOG:-on}
+ORIGIN_PORT=${ORIGIN_PORT:-18081}
+NGINX_PORT=${NGINX_PORT:-18082}
+FICUS_PORT=${FICUS_PORT:-18083}
+FICUS_ADMIN=${FICUS_ADMIN:-18084}
+
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+if ! need wrk || ! need nginx; then
+  echo "installing wrk and nginx from Debian..." >&2
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null 2>&1 \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null
+fi
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+cargo build -j2 --profile perf -p ficus >&2
+FICUS=target/perf/ficus
+
+WORK=$(mktemp -d /tmp/ficus-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+mkdir -p "$WORK/www" "$WORK/logs"
+python3 - "$WORK/www" <<'PY'
+import json, sys
+root = sys.argv[1]
+def doc(size):
+    items, i = [], 0
+    while True:
+        items.append({"id": i, "title": f"Workout {i}", "score": round(0.5 + i / 1000, 4)})
+        s = json.dumps({"items": items})
+        if len(s) >= size:
+            return s[:size - 2] + "]}" if False else s
+        i += 1
+small = json.dumps({"id": 42, "title": "HIIT 20", "category": "cardio", "intensity": "high",
+                    "duration_min": 20, "instructor": {"id": 7, "name": "Ana"}, "tags": ["hiit", "short"],
+                    "favorites": 1234, "pad": ""})
+small = small.replace('"pad": ""', '"pad": "' + "x" * (300 - len(small)) + '"')
+open(f"{root}/small.json", "w").write(small)
+big = json.dumps({"items": [{"id": i, "title": f"Workout {i}", "score": 0.5} for i in range(400)]})
+big = big[:-2] + ', "pad": "' + "x" * (16384 - len(big) - 11) + '"}' if len(big) < 16384 else big
+open(f"{root}/large.json", "w").write(big)
+PY
+SMALL_BYTES=$(stat -c %s "$WORK/www/small.json"); LARGE_BYTES=$(stat -c %s "$WORK/www/large.json")
+
+common="worker_processes 1; daemon off; pid PIDFILE; error_log $WORK/logs/ERR warn; events { worker_connections 4096; }"
+if [ "$ACCESS_LOG" = on ]; then NGX_LOG="access_log $WORK/logs/nginx-access.log combined buffer=64k flush=1s;"; else NGX_LOG="access_log off;"; fi
+cat > "$WORK/origin.conf" <<NGX
+${common//PIDFILE/$WORK/origin.pid}
+http { access_log off; default_type application/json; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $WORK/www;
+    location = /small { try_files /small.json =404; }
+    location = /large { try_files /large.json =404; } } }
+NGX
+sed -i "s/ERR/origin-error.log/" "$WORK/origin.conf"
+cat > "$WORK/proxy.conf" <<NGX
+${common//PIDFILE/$WORK/proxy.pid}
+http { $NGX_LOG keepalive_requests 1000000;
+  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
+  server { listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Request-Id \$request_id; } } }
+NGX
+sed -i "s/ERR/proxy-error.log/" "$WORK/proxy.conf"
+cat > "$WORK/routes.toml" <<TOML
+legacy = "legacy"
+[listen]
+proxy = "127.0.0.1:$FICUS_PORT"
+admin = "127.0.0.1:$FICUS_ADMIN"
+[upstreams.legacy]
+url = "http://127.0.0.1:$ORIGIN_PORT"
+[upstreams.ranking]
+url = "http://127.0.0.1:$ORIGIN_PORT"
+[[routes]]
+name = "large"
+path = "/large"
+methods = ["GET"]
+mode = "extracted"
+extracted = "ranking"
+[[routes]]
+name = "users"
+path = "/api/users/{id}"
+TOML
+
+"$NGINX" -c "$WORK/origin.conf" -p "$WORK" & PIDS+=($!)
+"$NGINX" -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
+"$FICUS" run --config "$WORK/routes.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
+  > "$WORK/logs/ficus.log" 2>&1 & FICUS_PID=$!; PIDS+=($FICUS_PID)
+
+wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
+wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$FICUS_PORT"
+for p in "$ORIGIN_PORT" "$NGINX_PORT" "$FICUS_PORT"; do
+  for b in small large; do curl -sf "http://127.0.0.1:$p/$b" -o /dev/null || { echo "warm-up failed on $p/$b" >&2; exit 1; }; done
+done
+
+# CPU ticks (user+system) of a process and its children's threads: the nginx proxy's worker is a child.
+ticks() { local total=0 pid; for pid in "$@"; do total=$((total + $(awk '{print $14+$15}' "/proc/$pid/stat"))); done; echo $total; }
+nginx_proxy_pids() { local master; master=$(cat "$WORK/proxy.pid"); echo "$master $(pgrep -P "$master" | tr '\n' ' ')"; }
+origin_pids() { local master; master=$(cat "$WORK/origin.pid"); echo "$master $(pgrep -P "$master" | tr '\n' ' ')"; }
+HZ=$(getconf CLK_TCK)
+
+RESULTS="$WORK/results.tsv"
+echo -e "round\ttarget\tbody\trps\tp50_ms\tp99_ms\trequests\tcpu_s" > "$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+  for body in small large; do
+    for target in direct nginx ficus; do
+      case $target in
+        direct) port=$ORIGIN_PORT; pids=$(origin_pids) ;;
+        nginx) port=$NGINX_PORT; pids=$(nginx_proxy_pids) ;;
+        ficus) port=$FICUS_PORT; pids=$FICUS_PID ;;
+      esac
+      # shellcheck disable=SC2086
+      t0=$(ticks $pids)
+      out=$(wrk -t1 -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$port/$body")
+      # shellcheck disable=SC2086
+      t1=$(ticks $pids)
+      python3 - "$round" "$target" "$body" "$((t1 - t0))" "$HZ" >> "$RESULTS" <<PY
+import re, sys
+out = """$out"""
+r, target, body, ticks, hz = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+def ms(v):
+    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+p50 = ms(re.search(r"50%\s+(\S+)", out).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+reqs = int(re.search(r"(\d+) requests in", out).group(1))
+errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+if errors: print(f"warning: {target}/{body}: {errors.group(0)}", file=sys.stderr)
+print(f"{r}\t{target}\t{body}\t{rps:.0f}\t{p50:.3f}\t{p99:.3f}\t{reqs}\t{ticks / hz:.2f}")
+PY
+    done
+  done
+done
+
+python3 - "$RESULTS" "$SMALL_BYTES" "$LARGE_BYTES" "$ROUNDS" "$DURATION" "$CONNS" "$ACCESS_LOG" <<'PY'
+import csv, sys, statistics as st
+path, small, large, rounds, duration, conns, access = sys.argv[1:]
+rows = list(csv.DictReader(open(path), delimiter="\t"))
+print(f"\nficus proxy benchmark: {rounds} interleaved rounds x {duration}, wrk -t1 -c{conns}, one worker each, access log {access}")
+print(f"bodies: small={small} B, large={large} B; 'req/CPU-s' = requests / CPU seconds of the proxy process (origin's for direct)\n")
+print(f"{'body':6} {'target':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'req/CPU-s':>10} {'vs nginx (req/CPU-s)':>21} {'p99 vs nginx':>13}")
+for body in ("small", "large"):
+    agg = {}
+    for target in ("direct", "nginx", "ficus"):
+        rs = [r for r in rows if r["target"] == target and r["body"] == body]
+        reqs = sum(int(r["requests"]) for r in rs); cpu = sum(float(r["cpu_s"]) for r in rs)
+        agg[target] = dict(rps=st.median(float(r["rps"]) for r in rs), p50=st.median(float(r["p50_ms"]) for r in rs),
+                           p99=st.median(float(r["p99_ms"]) for r in rs), per_cpu=reqs / cpu if cpu else float("nan"))
+    for target, a in agg.items():
+        ratio = a["per_cpu"] / agg["nginx"]["per_cpu"]; p99r = a["p99"] / agg["nginx"]["p99"]
+        print(f"{body:6} {target:7} {a['rps']:9.0f} {a['p50']:8.3f} {a['p99']:8.3f} {a['per_cpu']:10.0f} {ratio:20.2f}x {p99r:12.2f}x")
+print("\nper-round rows:")
+print(open(path).read())
+PY
