@@ -142,7 +142,10 @@ fn serve(cli: &Cli, db: &std::path::Path, cfg: &GenerateConfig) -> anyhow::Resul
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "legacy listening");
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "legacy listening");
+        // One plain line on stdout, for scripts and tests that start it on port 0.
+        println!("legacy listening on http://{addr}");
         fitness_legacy::serve(listener, state, shutdown_signal())
             .await
             .context("server failed")?;
