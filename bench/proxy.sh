@@ -39,6 +39,7 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 
 mkdir -p "$WORK/www" "$WORK/logs"
+chmod 755 "$WORK" "$WORK/www"  # nginx workers run as an unprivileged user
 python3 - "$WORK/www" <<'PY'
 import json, sys
 root = sys.argv[1]
@@ -54,21 +55,22 @@ small = json.dumps({"id": 42, "title": "HIIT 20", "category": "cardio", "intensi
                     "duration_min": 20, "instructor": {"id": 7, "name": "Ana"}, "tags": ["hiit", "short"],
                     "favorites": 1234, "pad": ""})
 small = small.replace('"pad": ""', '"pad": "' + "x" * (300 - len(small)) + '"')
-open(f"{root}/small.json", "w").write(small)
-big = json.dumps({"items": [{"id": i, "title": f"Workout {i}", "score": 0.5} for i in range(400)]})
-big = big[:-2] + ', "pad": "' + "x" * (16384 - len(big) - 11) + '"}' if len(big) < 16384 else big
-open(f"{root}/large.json", "w").write(big)
+open(f"{root}/small", "w").write(small)
+items, i = [], 0
+while len(json.dumps({"items": items})) < 16384 - 64:
+    items.append({"id": i, "title": f"Workout {i}", "score": 0.5}); i += 1
+big = json.dumps({"items": items, "pad": ""})
+big = big.replace('"pad": ""', '"pad": "' + "x" * (16384 - len(big)) + '"')
+open(f"{root}/large", "w").write(big)
 PY
-SMALL_BYTES=$(stat -c %s "$WORK/www/small.json"); LARGE_BYTES=$(stat -c %s "$WORK/www/large.json")
+SMALL_BYTES=$(stat -c %s "$WORK/www/small"); LARGE_BYTES=$(stat -c %s "$WORK/www/large")
 
 common="worker_processes 1; daemon off; pid PIDFILE; error_log $WORK/logs/ERR warn; events { worker_connections 4096; }"
 if [ "$ACCESS_LOG" = on ]; then NGX_LOG="access_log $WORK/logs/nginx-access.log combined buffer=64k flush=1s;"; else NGX_LOG="access_log off;"; fi
 cat > "$WORK/origin.conf" <<NGX
 ${common//PIDFILE/$WORK/origin.pid}
 http { access_log off; default_type application/json; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN_PORT; root $WORK/www;
-    location = /small { try_files /small.json =404; }
-    location = /large { try_files /large.json =404; } } }
+  server { listen 127.0.0.1:$ORIGIN_PORT; root $WORK/www; location / { } } }
 NGX
 sed -i "s/ERR/origin-error.log/" "$WORK/origin.conf"
 cat > "$WORK/proxy.conf" <<NGX

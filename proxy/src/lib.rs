@@ -2,6 +2,7 @@
 //!
 //! Start at [`run`]. See ARCHITECTURE.md for the request path and the reload path.
 
+pub mod access_log;
 pub mod admin;
 pub mod check;
 pub mod config;
@@ -29,7 +30,8 @@ pub struct RunOptions {
     pub config: PathBuf,
     /// Worker threads (each with its own current-thread runtime).
     pub threads: usize,
-    pub access_log: bool,
+    /// Access log format, or `None` for no access log.
+    pub access_log: Option<access_log::Format>,
     /// Unix socket for zero-downtime restarts (see [`handoff`]).
     pub handoff_socket: Option<PathBuf>,
 }

@@ -88,7 +88,10 @@ fn run(args: RunArgs) -> ExitCode {
     let opts = ficus::RunOptions {
         config: args.config,
         threads,
-        access_log: args.access_log,
+        access_log: args.access_log.then_some(match args.log_format {
+            LogFormat::Json => ficus::access_log::Format::Json,
+            LogFormat::Text => ficus::access_log::Format::Text,
+        }),
         handoff_socket: args.handoff_socket,
     };
     match ficus::run(opts) {

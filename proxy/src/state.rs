@@ -29,13 +29,18 @@ pub struct Shared {
     pub bound: Listen,
     pub last_reload_error: Mutex<Option<Vec<String>>>,
     pub pending_restart: Mutex<Vec<String>>,
-    pub access_log: bool,
+    pub access_log: Option<crate::access_log::Format>,
     draining: AtomicBool,
     phase: watch::Sender<Phase>,
 }
 
 impl Shared {
-    pub fn new(table: RouteTable, metrics: Metrics, bound: Listen, access_log: bool) -> Self {
+    pub fn new(
+        table: RouteTable,
+        metrics: Metrics,
+        bound: Listen,
+        access_log: Option<crate::access_log::Format>,
+    ) -> Self {
         metrics.set_config_version(&table.version);
         Shared {
             table: ArcSwap::from_pointee(table),

@@ -82,6 +82,13 @@ async fn handoff_restart_under_load_fails_no_request() {
             .filter(|v| v["target"] == "ficus::access")
             .count()
     };
+    // The old process flushed its access log on exit; the new one flushes every 200 ms.
+    for _ in 0..500 {
+        if served(&old) + served(&new) >= REQUESTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (by_old, by_new) = (served(&old), served(&new));
     assert!(
         by_old > 0 && by_new > 0,

@@ -88,6 +88,13 @@ fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Resu
         let builder = Arc::new(builder);
         let mut phase = shared.phase();
         let mut conns = JoinSet::new();
+        let flusher = tokio::spawn(async {
+            let mut tick = tokio::time::interval(crate::access_log::FLUSH_EVERY);
+            loop {
+                tick.tick().await;
+                crate::access_log::flush();
+            }
+        });
         loop {
             tokio::select! {
                 biased;
@@ -117,6 +124,8 @@ fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Resu
             );
             conns.abort_all();
         }
+        flusher.abort();
+        crate::access_log::flush();
         Ok(())
     })
 }

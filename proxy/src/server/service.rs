@@ -17,9 +17,9 @@ use hyper_util::rt::TokioIo;
 use super::body::{ResponseBody, UpstreamBody};
 use super::headers::{self, Peer};
 use crate::config::RouteTable;
-use crate::request_id;
 use crate::state::Shared;
 use crate::upstream::{self, UpstreamError};
+use crate::{access_log, request_id};
 
 static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static(request_id::HEADER);
 
@@ -51,7 +51,7 @@ pub async fn handle(
     };
     let client_version = req.version();
     let upgrade = headers::is_upgrade(client_version, req.headers());
-    let method = shared.access_log.then(|| req.method().clone());
+    let method = req.method().clone();
 
     // Build the upstream request in place.
     let host = match req.headers().get(header::HOST) {
@@ -83,7 +83,9 @@ pub async fn handle(
         *req.uri_mut() = Uri::from(pq);
     }
     *req.version_mut() = Version::HTTP_11;
-    let path_for_log = shared.access_log.then(|| req.uri().path().to_owned());
+    let path_for_log = shared
+        .access_log
+        .and_then(|_| req.uri().path_and_query().cloned());
 
     let result = if upgrade {
         forward_upgrade(req, upstream).await
@@ -123,17 +125,19 @@ pub async fn handle(
     let status = resp.status().as_u16();
     let elapsed = start.elapsed();
     matched.metrics.record(status, elapsed.as_secs_f64());
-    if let (Some(method), Some(path)) = (method, path_for_log) {
-        tracing::info!(
-            target: "ficus::access",
-            route = matched.name,
-            mode = matched.mode.as_str(),
-            upstream = %upstream.name,
-            method = %method,
-            path = %path,
-            status,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
-            request_id = %String::from_utf8_lossy(request_id.as_bytes()),
+    if let (Some(format), Some(path)) = (shared.access_log, &path_for_log) {
+        access_log::log(
+            format,
+            &access_log::Entry {
+                route: matched.name,
+                mode: matched.mode.as_str(),
+                upstream: &upstream.name,
+                method: method.as_str(),
+                path: path.path(),
+                status,
+                duration: elapsed,
+                request_id: request_id.as_bytes(),
+            },
         );
     }
     Ok(resp)

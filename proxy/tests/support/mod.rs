@@ -333,8 +333,9 @@ impl TestProxy {
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
         for _ in 0..600 {
-            if let Some(v) = self.logs.lock().unwrap().iter().find(|v| pred(v)) {
-                return v.clone();
+            let found = self.logs.lock().unwrap().iter().find(|v| pred(v)).cloned();
+            if let Some(v) = found {
+                return v;
             }
             std::thread::sleep(Duration::from_millis(10));
         }

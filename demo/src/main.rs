@@ -1,0 +1,211 @@
+//! `ficus-demo`: one command that generates the platform's data if missing and runs, in
+//! one terminal, the legacy monolith, the extracted services and ficus with the
+//! repository's routes.toml; optionally a traffic generator that behaves like users.
+//! Ctrl-C drains the proxy and stops everything.
+
+mod traffic;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "ficus-demo", about = "Run the fitness platform behind ficus")]
+struct Cli {
+    /// Where the generated database lives.
+    #[arg(long, default_value = "demo-data")]
+    data_dir: PathBuf,
+    /// Seed of the data generator (same seed, same data).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Users to generate when the database is missing.
+    #[arg(long, default_value_t = 10_000)]
+    users: u32,
+    /// The route table (edit it while the demo runs: ficus reloads it).
+    #[arg(long, default_value = "routes.toml")]
+    routes: PathBuf,
+    /// Also run a traffic generator that logs in, browses, favourites, changes
+    /// preferences and checks subscriptions, at about this many requests per second.
+    #[arg(long, num_args = 0..=1, default_missing_value = "20")]
+    traffic: Option<u32>,
+    /// Bind every service and the proxy on free ephemeral ports (tests; several demos at once).
+    #[arg(long)]
+    ephemeral: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FICUS_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ficus-demo: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Addresses read from (or, with --ephemeral, written into) the routes file.
+struct Plan {
+    routes_file: PathBuf,
+    proxy: SocketAddr,
+    admin: SocketAddr,
+    legacy: SocketAddr,
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&cli.data_dir)
+        .with_context(|| format!("create {}", cli.data_dir.display()))?;
+    let db = cli.data_dir.join("fitness.db");
+    ensure_data(&db, cli.seed, cli.users)?;
+    let plan = plan(&cli)?;
+
+    let services = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("demo-services")
+        .enable_all()
+        .build()?;
+    let legacy = services.block_on(async {
+        let conn = fitness_data::schema::open(&db)?;
+        let state = fitness_legacy::AppState::new(conn, fitness_legacy::Config::from_env());
+        fitness_legacy::start(state, plan.legacy)
+            .await
+            .with_context(|| format!("start legacy on {}", plan.legacy))
+    })?;
+
+    let proxy_url = format!("http://{}", plan.proxy);
+    println!(
+        "\nficus demo is up (data: {}, seed {}):",
+        db.display(),
+        cli.seed
+    );
+    println!("  proxy:        {proxy_url}");
+    println!(
+        "  admin:        http://{}/admin/routes  (metrics: /metrics)",
+        plan.admin
+    );
+    println!(
+        "  legacy:       {}  (direct, deliberately insecure)",
+        legacy.url()
+    );
+    println!(
+        "  routes file:  {}  (edit it: ficus reloads it)",
+        plan.routes_file.display()
+    );
+    println!("\ntry:");
+    println!("  curl -s {proxy_url}/api/content/top?limit=3");
+    println!(
+        "  curl -s -X POST {proxy_url}/api/auth/login -H 'content-type: application/json' -d '{{\"email\":\"user7@fitness.example\",\"password\":\"password7\"}}'"
+    );
+    println!("  curl -s http://{}/admin/routes", plan.admin);
+    println!("\nCtrl-C stops everything.\n");
+
+    if let Some(rate) = cli.traffic {
+        services.spawn(traffic::run(
+            proxy_url.clone(),
+            cli.users.min(10_000),
+            rate.max(1),
+        ));
+    }
+
+    let result = ficus::run(ficus::RunOptions {
+        config: plan.routes_file.clone(),
+        threads: 1,
+        access_log: Some(ficus::access_log::Format::Text),
+        handoff_socket: None,
+    });
+    services.block_on(async {
+        let _ = legacy.stop().await;
+    });
+    services.shutdown_timeout(Duration::from_secs(5));
+    result
+}
+
+fn ensure_data(db: &Path, seed: u64, users: u32) -> anyhow::Result<()> {
+    if db.exists() {
+        let conn = fitness_data::schema::open(db)?;
+        if fitness_data::schema::is_populated(&conn)? {
+            return Ok(());
+        }
+        drop(conn);
+        std::fs::remove_file(db)?;
+    }
+    println!(
+        "generating {users} users (seed {seed}) into {} ...",
+        db.display()
+    );
+    let mut conn = fitness_data::schema::open(db)?;
+    let cfg = fitness_data::GenerateConfig {
+        seed,
+        users,
+        ..fitness_data::GenerateConfig::default()
+    };
+    fitness_data::generate(&mut conn, &cfg)?;
+    Ok(())
+}
+
+fn plan(cli: &Cli) -> anyhow::Result<Plan> {
+    let text = std::fs::read_to_string(&cli.routes)
+        .with_context(|| format!("read {}", cli.routes.display()))?;
+    let mut doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("parse {}", cli.routes.display()))?;
+    let addr = |doc: &toml::Table, path: &[&str]| -> anyhow::Result<SocketAddr> {
+        let mut v = doc.get(path[0]);
+        for k in &path[1..] {
+            v = v.and_then(|v| v.get(k));
+        }
+        let s = v
+            .and_then(|v| v.as_str())
+            .with_context(|| format!("{} has no {}", cli.routes.display(), path.join(".")))?;
+        let s = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        s.parse()
+            .with_context(|| format!("{}: {s:?} is not ip:port", path.join(".")))
+    };
+    if !cli.ephemeral {
+        return Ok(Plan {
+            routes_file: cli.routes.clone(),
+            proxy: addr(&doc, &["listen", "proxy"])?,
+            admin: addr(&doc, &["listen", "admin"])?,
+            legacy: addr(&doc, &["upstreams", "legacy", "url"])?,
+        });
+    }
+    // Ephemeral: pick free loopback ports and write a copy of the routes file using them.
+    let free = || -> anyhow::Result<SocketAddr> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    };
+    let (proxy, admin, legacy) = (free()?, free()?, free()?);
+    let Some(toml::Value::Table(listen)) = doc.get_mut("listen") else {
+        bail!("routes file has no [listen]")
+    };
+    listen.insert("proxy".into(), proxy.to_string().into());
+    listen.insert("admin".into(), admin.to_string().into());
+    if let Some(toml::Value::Table(ups)) = doc.get_mut("upstreams") {
+        for (name, up) in ups.iter_mut() {
+            let url = if name == "legacy" {
+                format!("http://{legacy}")
+            } else {
+                format!("http://{}", free()?)
+            };
+            if let toml::Value::Table(t) = up {
+                t.insert("url".into(), url.into());
+            }
+        }
+    }
+    let routes_file = cli.data_dir.join("routes.ephemeral.toml");
+    std::fs::write(&routes_file, toml::to_string(&doc)?)?;
+    Ok(Plan {
+        routes_file,
+        proxy,
+        admin,
+        legacy,
+    })
+}
