@@ -1,0 +1,8 @@
+//! Integration tests of content-ranking: one binary, one module per concern.
+#![allow(clippy::unwrap_used)]
+
+mod oneshot;
+mod parity;
+mod postgres;
+mod socket;
+mod support;
