@@ -7,7 +7,7 @@
 # Prints req/s, p50/p99 and requests per CPU-second of the proxy process, with ratios
 # to nginx measured in the same run. Results are recorded by hand in docs/benchmarks.md.
 #
-# Knobs: ROUNDS (3), DURATION (5s), CONNS (32), ACCESS_LOG (on|off, default on: both
+# Knobs: ROUNDS (3), DURATION (5s), CONNS (32), FICUS_BIN (skip the build), ACCESS_LOG (on|off, default on: both
 # proxies write an access log line per request, nginx buffered, ficus via its writer thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,8 +30,10 @@ if ! need wrk || ! need nginx; then
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-cargo build -j2 --profile perf -p ficus >&2
-FICUS=target/perf/ficus
+if [ -z "${FICUS_BIN:-}" ]; then
+  cargo build -j2 --profile perf -p ficus >&2
+fi
+FICUS=${FICUS_BIN:-target/perf/ficus}
 
 WORK=$(mktemp -d /tmp/ficus-bench.XXXXXX)
 PIDS=()
@@ -139,10 +141,13 @@ import re, sys
 out = """$out"""
 r, target, body, ticks, hz = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 def ms(v):
-    n, unit = re.match(r"([\d.]+)(us|ms|s)", v).groups()
+    m = re.match(r"([\d.]+)(us|ms|s)", v)
+    if not m:
+        sys.exit(f"cannot parse wrk latency {v!r} for {target}/{body}:\n{out}")
+    n, unit = m.groups()
     return float(n) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-p50 = ms(re.search(r"50%\s+(\S+)", out).group(1)); p99 = ms(re.search(r"99%\s+(\S+)", out).group(1))
+p50 = ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)); p99 = ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
 reqs = int(re.search(r"(\d+) requests in", out).group(1))
 errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
 if errors: print(f"warning: {target}/{body}: {errors.group(0)}", file=sys.stderr)

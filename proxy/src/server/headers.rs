@@ -33,6 +33,9 @@ pub struct Peer {
     pub ip: HeaderValue,
     /// The peer as a `Forwarded` node (`192.0.2.1` or `"[2001:db8::1]"`).
     forwarded_node: String,
+    /// The last (host, `Forwarded` element) built on this connection: clients on one
+    /// connection nearly always send the same host, so this saves a format per request.
+    forwarded_cache: std::sync::Mutex<Option<(Option<HeaderValue>, HeaderValue)>>,
 }
 
 impl Peer {
@@ -48,6 +51,7 @@ impl Peer {
             trusted,
             ip: HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown")),
             forwarded_node,
+            forwarded_cache: std::sync::Mutex::new(None),
         }
     }
 }
@@ -70,6 +74,10 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and `Connection: upgrade` survive.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Fast path: one pass over the (few) header names instead of a hash lookup per rule.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
@@ -108,6 +116,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::TRANSFER_ENCODING
+        || name == header::TE
+        || name == header::UPGRADE
+}
+
 /// Headers a client cannot make Ficus drop by naming them in `Connection`.
 fn is_protected(name: &HeaderName) -> bool {
     name == header::HOST || name == "x-request-id"
@@ -135,13 +154,27 @@ pub fn set_forwarding(
             None => headers.remove(&X_FORWARDED_HOST),
         };
     }
-    let mut element = format!("for={};proto={proto}", peer.forwarded_node);
-    if let Some(h) = host.and_then(|h| h.to_str().ok()) {
-        element.push_str(";host=\"");
-        element.push_str(h);
-        element.push('"');
-    }
-    if let Ok(v) = HeaderValue::from_str(&element) {
+    let cached = peer.forwarded_cache.lock().ok().and_then(|c| match &*c {
+        Some((h, v)) if h.as_ref() == host => Some(v.clone()),
+        _ => None,
+    });
+    let element = match cached {
+        Some(v) => Some(v),
+        None => {
+            let mut element = format!("for={};proto={proto}", peer.forwarded_node);
+            if let Some(h) = host.and_then(|h| h.to_str().ok()) {
+                element.push_str(";host=\"");
+                element.push_str(h);
+                element.push('"');
+            }
+            let v = HeaderValue::from_str(&element).ok();
+            if let (Some(v), Ok(mut c)) = (&v, peer.forwarded_cache.lock()) {
+                *c = Some((host.cloned(), v.clone()));
+            }
+            v
+        }
+    };
+    if let Some(v) = element {
         if peer.trusted {
             append_list(headers, &header::FORWARDED, &v);
         } else {

@@ -18,9 +18,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -82,10 +85,7 @@ fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Resu
         .build()?;
     rt.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).keep_alive(true);
-        builder.http2().timer(TokioTimer::new());
-        let builder = Arc::new(builder);
+        let builder = Arc::new(Builders::new());
         let mut phase = shared.phase();
         let mut conns = JoinSet::new();
         let flusher = tokio::spawn(async {
@@ -138,12 +138,103 @@ impl Drop for ConnectionGauge {
     }
 }
 
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    builder: Arc<auto::Builder<TokioExecutor>>,
-    shared: Arc<Shared>,
-) {
+/// The two protocol builders of a worker, configured once.
+struct Builders {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new() -> Self {
+        let mut h1 = http1::Builder::new();
+        h1.timer(TokioTimer::new()).keep_alive(true);
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        h2.timer(TokioTimer::new());
+        Builders {
+            http1: h1,
+            http2: h2,
+        }
+    }
+}
+
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// HTTP/2 with prior knowledge starts with the connection preface; anything else is
+/// served as HTTP/1. Peeking (instead of hyper-util's auto builder, which wraps the socket
+/// in a rewind buffer for its whole life) keeps the HTTP/1 fast path a plain socket.
+async fn is_http2(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 24];
+    // A preface split across packets: re-peek a bounded number of times.
+    for _ in 0..5000 {
+        let n = match stream.peek(&mut buf).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        if buf[..n] != H2_PREFACE[..n] {
+            return false;
+        }
+        if n == H2_PREFACE.len() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    false
+}
+
+/// A hyper connection that can be asked to shut down gracefully.
+trait Graceful: Future {
+    fn shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S> Graceful for hyper::server::conn::http1::UpgradeableConnection<I, S>
+where
+    Self: Future,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, E> Graceful for hyper::server::conn::http2::Connection<I, S, E>
+where
+    Self: Future,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::ResBody: hyper::body::Body + 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, S::ResBody>,
+{
+    fn shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Drives `conn` to completion, asking it to shut down when the process reaches CloseIdle.
+async fn drive<C, T, E>(conn: C, shared: &Shared, peer: SocketAddr)
+where
+    C: Graceful<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut phase = shared.phase();
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(%peer, error = %e, "client connection ended with an error");
+            }
+        }
+        _ = state::reached(&mut phase, Phase::CloseIdle) => {
+            conn.as_mut().shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, peer: SocketAddr, builders: Arc<Builders>, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     shared.metrics.connections.inc();
     let _gauge = ConnectionGauge(shared.clone());
@@ -154,23 +245,27 @@ async fn serve(
         .trusted_proxies
         .iter()
         .any(|net| net.contains(&peer.ip()));
-    let mut phase = shared.phase();
     let ctx = Arc::new(ConnCtx {
-        shared,
+        shared: shared.clone(),
         peer: Peer::new(peer, trusted),
     });
     let svc = service_fn(move |req| service::handle(req, ctx.clone()));
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-    tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!(%peer, error = %e, "client connection ended with an error");
-            }
-        }
-        _ = state::reached(&mut phase, Phase::CloseIdle) => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
+    if is_http2(&stream).await {
+        drive(
+            builders.http2.serve_connection(TokioIo::new(stream), svc),
+            &shared,
+            peer,
+        )
+        .await;
+    } else {
+        drive(
+            builders
+                .http1
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades(),
+            &shared,
+            peer,
+        )
+        .await;
     }
 }

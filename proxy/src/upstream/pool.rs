@@ -1,20 +1,33 @@
 //! The per-thread pool of idle (or finishing) HTTP/1 connections, keyed by upstream authority.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use super::Sender;
 use crate::config::Upstream;
 
+/// (pool key, connections): a few upstreams per table, so a linear scan beats hashing.
+type Pools = Vec<(u64, Vec<Sender>)>;
+
 thread_local! {
-    static POOLS: RefCell<HashMap<u64, Vec<Sender>>> = RefCell::new(HashMap::new());
+    static POOLS: RefCell<Pools> = const { RefCell::new(Vec::new()) };
+}
+
+fn list_mut(pools: &mut Pools, key: u64) -> &mut Vec<Sender> {
+    let i = match pools.iter().position(|(k, _)| *k == key) {
+        Some(i) => i,
+        None => {
+            pools.push((key, Vec::new()));
+            pools.len() - 1
+        }
+    };
+    &mut pools[i].1
 }
 
 /// Takes a connection that can send a request now; drops closed ones on the way.
 pub(super) fn checkout(key: u64) -> Option<Sender> {
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = pools.get_mut(&key)?;
+        let list = &mut pools.iter_mut().find(|(k, _)| *k == key)?.1;
         let mut i = list.len();
         while i > 0 {
             i -= 1;
@@ -32,7 +45,7 @@ pub(super) fn checkout(key: u64) -> Option<Sender> {
 pub(super) fn checkin(up: &Upstream, sender: Sender) {
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = pools.entry(up.pool_key).or_default();
+        let list = list_mut(&mut pools, up.pool_key);
         if list.len() < up.max_idle_per_thread {
             list.push(sender);
         }
@@ -41,10 +54,16 @@ pub(super) fn checkin(up: &Upstream, sender: Sender) {
 
 /// Drops this thread's pools whose key is not in `keep` (upstreams removed by a reload).
 pub fn prune(keep: &[u64]) {
-    POOLS.with(|pools| pools.borrow_mut().retain(|k, _| keep.contains(k)));
+    POOLS.with(|pools| pools.borrow_mut().retain(|(k, _)| keep.contains(k)));
 }
 
 /// Number of pooled connections on this thread for `key` (for tests and debugging).
 pub fn idle_connections(key: u64) -> usize {
-    POOLS.with(|pools| pools.borrow().get(&key).map_or(0, Vec::len))
+    POOLS.with(|pools| {
+        pools
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map_or(0, |(_, l)| l.len())
+    })
 }
