@@ -13,6 +13,7 @@
 //! PostgreSQL ([`pg::load_from_sqlite`]).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod body;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -25,6 +26,7 @@ pub mod shadow;
 pub mod sqlite;
 pub mod testing;
 
+pub use body::json_body;
 pub use clock::Clock;
 pub use config::{ConfigError, Database, ServiceConfig};
 pub use error::{ApiError, FieldError};
