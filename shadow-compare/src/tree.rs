@@ -204,7 +204,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members: Vec<(Cow<'de, str>, Node<'de>)> = Vec::new();
+        let mut members: Vec<(Cow<'de, str>, Node<'de>)> = Vec::with_capacity(8);
         let mut sorted = true;
         while let Some(key) = map.next_key::<Key<'de>>()? {
             let value = map.next_value()?;
