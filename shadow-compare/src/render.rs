@@ -63,6 +63,14 @@ fn type_name(v: Option<&Value>) -> &'static str {
     }
 }
 
+/// `number 1`, `string "1"`, `object {}`; just `null` for null.
+fn typed(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::Null) => "null".to_owned(),
+        v => format!("{} {}", type_name(v), value(v)),
+    }
+}
+
 fn display_pointer(pointer: &str) -> &str {
     if pointer.is_empty() {
         "(root)"
@@ -136,11 +144,9 @@ pub fn render_text(report: &DiffReport, colour: bool) -> String {
                     ),
                     DiffKind::TypeChanged => writeln!(
                         out,
-                        "! {ptr}: {} {} -> {} {}",
-                        type_name(l),
-                        p.legacy(&value(l)),
-                        type_name(c),
-                        p.candidate(&value(c))
+                        "! {ptr}: {} -> {}",
+                        p.legacy(&typed(l)),
+                        p.candidate(&typed(c))
                     ),
                     DiffKind::Missing => writeln!(
                         out,
