@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod request_id;
 pub mod router;
 pub mod server;
+pub mod shadow;
 pub mod state;
 pub mod upstream;
 
@@ -65,14 +66,19 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         admin: admin.local_addr()?,
         trusted_proxies: wanted.trusted_proxies,
     };
-    tracing::info!(proxy = %bound.proxy, admin = %bound.admin, version = %table.version, routes = table.routes.len(), threads = opts.threads, "ficus listening");
-    let shared = Arc::new(Shared::new(table, metrics, bound, opts.access_log));
+    let shadow = Arc::new(start_shadow(&opts.config, &table)?);
+    let shared = Arc::new(Shared::new(table, metrics, bound, opts.access_log, shadow));
 
     let workers = server::Workers::start(&proxy, opts.threads, &shared)?;
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     control.block_on(async {
+        // Signal handlers first: a SIGHUP right after "ficus listening" must reload, not kill.
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
         let reload = reload::spawn(opts.config.clone(), shared.clone());
         let _watcher = match reload::watch(&opts.config, reload.clone()) {
             Ok(w) => Some(w),
@@ -94,10 +100,17 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             t.ready().context("tell the previous ficus we are serving")?;
         }
 
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hup = signal(SignalKind::hangup())?;
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
+        {
+            let table = shared.table.load();
+            tracing::info!(
+                proxy = %shared.bound.proxy,
+                admin = %shared.bound.admin,
+                version = %table.version,
+                routes = table.routes.len(),
+                threads = opts.threads,
+                "ficus listening"
+            );
+        }
         let why = loop {
             tokio::select! {
                 _ = hup.recv() => reload.request(Trigger::Signal),
@@ -115,6 +128,31 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         tracing::info!("stopped");
         anyhow::Ok(())
     })
+}
+
+/// The shadow context: global concurrency limit and the mismatch store. Both are fixed at
+/// start; a change of `[shadow]` settings needs a restart (reload reports it).
+fn start_shadow(
+    config: &std::path::Path,
+    table: &config::RouteTable,
+) -> anyhow::Result<shadow::ShadowContext> {
+    let settings = &table.file.shadow;
+    let path = shadow_store_path(config, settings.store.as_deref());
+    let recorder =
+        shadow::recorder::Recorder::start(&path, settings.samples_per_route.unwrap_or(100))
+            .with_context(|| format!("open the shadow store {}", path.display()))?;
+    Ok(shadow::ShadowContext {
+        global_limit: Arc::new(tokio::sync::Semaphore::new(
+            settings.max_concurrency.unwrap_or(256),
+        )),
+        recorder: Some(recorder),
+    })
+}
+
+/// `[shadow] store`, relative to the routes file's directory (default `ficus-shadow.db`).
+pub fn shadow_store_path(config: &std::path::Path, store: Option<&str>) -> PathBuf {
+    let dir = config.parent().unwrap_or(std::path::Path::new("."));
+    dir.join(store.unwrap_or("ficus-shadow.db"))
 }
 
 /// Uses a handed-over listener if it is bound where the config says; binds anew otherwise

@@ -24,6 +24,25 @@ enum Command {
         /// The routes file.
         config: PathBuf,
     },
+    /// Shadow traffic tools.
+    #[command(subcommand)]
+    Shadow(ShadowCommand),
+}
+
+#[derive(Subcommand)]
+enum ShadowCommand {
+    /// Write a route's stored mismatches as JSON fixtures (request, legacy response,
+    /// candidate response, differences) that a service's test suite can replay.
+    Export {
+        /// The route name.
+        route: String,
+        /// Output directory (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// The routes file (locates the store through `[shadow] store`).
+        #[arg(long, short, default_value = "routes.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(clap::Args, Clone)]
@@ -66,6 +85,21 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Run(args)) => run(args),
+        Some(Command::Shadow(ShadowCommand::Export { route, out, config })) => {
+            match ficus::shadow::export(&config, &route, &out) {
+                Ok(n) => {
+                    println!(
+                        "wrote {n} fixtures for route {route:?} to {}",
+                        out.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("ficus: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         None => run(cli.run),
     }
 }

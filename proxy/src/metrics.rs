@@ -21,6 +21,40 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub config_info: IntGaugeVec,
     pub connections: IntGauge,
+    shadow_requests: IntCounterVec,
+    shadow_fields: IntCounterVec,
+    shadow_duration: HistogramVec,
+}
+
+/// Shadow outcomes, in the order of [`ShadowMetrics::outcomes`].
+pub const SHADOW_OUTCOMES: [&str; 6] = [
+    "match", "mismatch", "error", "timeout", "skipped", "dropped",
+];
+
+/// Pre-resolved shadow metrics of one route.
+#[derive(Clone)]
+pub struct ShadowMetrics {
+    pub route: String,
+    outcomes: [IntCounter; 6],
+    pub legacy_duration: Histogram,
+    pub candidate_duration: Histogram,
+    fields: IntCounterVec,
+}
+
+impl ShadowMetrics {
+    /// Counts one shadow outcome (one of [`SHADOW_OUTCOMES`]).
+    pub fn outcome(&self, outcome: &str) {
+        if let Some(i) = SHADOW_OUTCOMES.iter().position(|o| *o == outcome) {
+            self.outcomes[i].inc();
+        }
+    }
+
+    /// Counts a differing field; `pointer` must already be cardinality-bounded.
+    pub fn field(&self, pointer: &str) {
+        self.fields
+            .with_label_values(&[self.route.as_str(), pointer])
+            .inc();
+    }
 }
 
 /// Request counters by status class (1xx..5xx) and the latency histogram of one
@@ -92,6 +126,28 @@ impl Metrics {
             ),
             &["version"],
         ));
+        let shadow_requests = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_shadow_requests_total",
+                "Shadow requests by route and outcome.",
+            ),
+            &["route", "outcome"],
+        ));
+        let shadow_fields = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_shadow_field_mismatches_total",
+                "Mismatching responses by route and differing field (JSON pointer, array indices as *).",
+            ),
+            &["route", "pointer"],
+        ));
+        let shadow_duration = must(HistogramVec::new(
+            HistogramOpts::new(
+                "ficus_shadow_duration_seconds",
+                "Time to response headers of mirrored requests, by route and side (legacy, candidate).",
+            )
+            .buckets(DURATION_BUCKETS.to_vec()),
+            &["route", "side"],
+        ));
         let connections = must(IntGauge::new(
             "ficus_client_connections",
             "Open client connections.",
@@ -103,6 +159,9 @@ impl Metrics {
             Box::new(reloads.clone()),
             Box::new(config_info.clone()),
             Box::new(connections.clone()),
+            Box::new(shadow_requests.clone()),
+            Box::new(shadow_fields.clone()),
+            Box::new(shadow_duration.clone()),
         ] {
             must(registry.register(c));
         }
@@ -117,6 +176,21 @@ impl Metrics {
             reloads,
             config_info,
             connections,
+            shadow_requests,
+            shadow_fields,
+            shadow_duration,
+        }
+    }
+
+    pub fn shadow(&self, route: &str) -> ShadowMetrics {
+        ShadowMetrics {
+            route: route.to_owned(),
+            outcomes: SHADOW_OUTCOMES.map(|o| self.shadow_requests.with_label_values(&[route, o])),
+            legacy_duration: self.shadow_duration.with_label_values(&[route, "legacy"]),
+            candidate_duration: self
+                .shadow_duration
+                .with_label_values(&[route, "candidate"]),
+            fields: self.shadow_fields.clone(),
         }
     }
 

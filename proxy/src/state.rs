@@ -3,12 +3,15 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::sync::Arc;
+
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::config::RouteTable;
 use crate::config::table::Listen;
 use crate::metrics::Metrics;
+use crate::shadow::ShadowContext;
 
 /// Lifecycle of the process, broadcast to every worker and connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,6 +33,7 @@ pub struct Shared {
     pub last_reload_error: Mutex<Option<Vec<String>>>,
     pub pending_restart: Mutex<Vec<String>>,
     pub access_log: Option<crate::access_log::Format>,
+    pub shadow: Arc<ShadowContext>,
     draining: AtomicBool,
     phase: watch::Sender<Phase>,
 }
@@ -40,6 +44,7 @@ impl Shared {
         metrics: Metrics,
         bound: Listen,
         access_log: Option<crate::access_log::Format>,
+        shadow: Arc<ShadowContext>,
     ) -> Self {
         metrics.set_config_version(&table.version);
         Shared {
@@ -49,6 +54,7 @@ impl Shared {
             last_reload_error: Mutex::new(None),
             pending_restart: Mutex::new(Vec::new()),
             access_log,
+            shadow,
             draining: AtomicBool::new(false),
             phase: watch::channel(Phase::Running).0,
         }

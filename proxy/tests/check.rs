@@ -141,3 +141,34 @@ fn environment_overrides_listen_addresses() {
         "{err}"
     );
 }
+
+#[test]
+fn shadow_settings_are_validated() {
+    let (code, out) = check(
+        r#"legacy = "legacy"
+[listen]
+proxy = "127.0.0.1:8080"
+admin = "127.0.0.1:9901"
+[upstreams.legacy]
+url = "http://127.0.0.1:8081"
+[upstreams.ranking]
+url = "http://127.0.0.1:8091"
+[[routes]]
+name = "top-content"
+path = "/api/content/top"
+mode = "shadow"
+extracted = "ranking"
+[routes.shadow]
+sample = 1.5
+cohort = "subject"
+ignore = ["generated_at", "/items/*/score"]
+redact = ["password"]
+[[routes]]
+name = "no-candidate"
+path = "/api/x"
+mode = "shadow"
+"#,
+    );
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(out);
+}

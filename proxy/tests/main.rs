@@ -10,3 +10,4 @@ mod proxying;
 mod reload;
 mod restart;
 mod routing;
+mod shadow;

@@ -78,7 +78,31 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
                 &json!({"error": "reload task is not running"}),
             ),
         },
-        (_, "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/reload") => json(
+        (&Method::GET, "/admin/shadow") => shadow_summary(shared),
+        (&Method::GET, path) if path.starts_with("/admin/shadow/") => {
+            let rest = &path["/admin/shadow/".len()..];
+            let limit = query_limit(req.uri().query()).unwrap_or(20);
+            match rest.rsplit_once('/') {
+                Some((route, "diffs")) => shadow_read(shared, route, |r| {
+                    r.diffs(route, limit)
+                        .map(|d| json!({"route": route, "diffs": d}))
+                }),
+                Some((route, "fields")) => shadow_read(shared, route, |r| {
+                    r.fields(route, limit)
+                        .map(|f| json!({"route": route, "fields": f}))
+                }),
+                Some((route, "learned")) => shadow_read(shared, route, |r| {
+                    r.learned_fields(route)
+                        .map(|f| json!({"route": route, "fields": f}))
+                }),
+                _ => json(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
+            }
+        }
+        (
+            _,
+            "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/reload"
+            | "/admin/shadow",
+        ) => json(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"error": "method not allowed"}),
         ),
@@ -133,6 +157,49 @@ fn routes(shared: &Shared) -> Value {
         "routes": routes,
         "upstreams": upstreams,
     })
+}
+
+fn query_limit(query: Option<&str>) -> Option<usize> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("limit="))
+        .and_then(|v| v.parse::<usize>().ok())
+        .map(|n| n.clamp(1, 1000))
+}
+
+fn shadow_summary(shared: &Shared) -> Response<Full<Bytes>> {
+    let Some(recorder) = &shared.shadow.recorder else {
+        return json(StatusCode::OK, &json!({"routes": []}));
+    };
+    match recorder.summary() {
+        Ok(routes) => json(StatusCode::OK, &json!({"routes": routes})),
+        Err(e) => json(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": e})),
+    }
+}
+
+/// Answers a per-route shadow read; 404 for a route neither in the table nor in the store.
+fn shadow_read(
+    shared: &Shared,
+    route: &str,
+    read: impl FnOnce(&crate::shadow::recorder::Recorder) -> Result<Value, String>,
+) -> Response<Full<Bytes>> {
+    let Some(recorder) = &shared.shadow.recorder else {
+        return json(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "shadow store is not enabled"}),
+        );
+    };
+    let in_table = shared.table.load().routes.iter().any(|r| r.name == route);
+    let in_store = recorder
+        .summary()
+        .is_ok_and(|s| s.iter().any(|r| r.route == route));
+    if !in_table && !in_store {
+        return json(StatusCode::NOT_FOUND, &json!({"error": "unknown route"}));
+    }
+    match read(recorder) {
+        Ok(v) => json(StatusCode::OK, &v),
+        Err(e) => json(StatusCode::INTERNAL_SERVER_ERROR, &json!({"error": e})),
+    }
 }
 
 fn json(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {

@@ -6,9 +6,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use shadow_compare::{ArrayModeFile, NumbersFile};
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RoutesFile {
     /// Name of the upstream that serves every request no route claims.
@@ -20,9 +21,23 @@ pub struct RoutesFile {
     pub upstreams: BTreeMap<String, UpstreamFile>,
     #[serde(default)]
     pub routes: Vec<RouteFile>,
+    #[serde(default)]
+    pub shadow: ShadowGlobalFile,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+/// `[shadow]`: process-wide settings of shadow traffic.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowGlobalFile {
+    /// Shadow requests in flight across all routes (default 256); beyond it they are dropped.
+    pub max_concurrency: Option<usize>,
+    /// SQLite file of sampled mismatches (default `ficus-shadow.db` next to routes.toml).
+    pub store: Option<String>,
+    /// Mismatches kept per route (reservoir sample, default 100).
+    pub samples_per_route: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenFile {
     pub proxy: String,
@@ -32,7 +47,7 @@ pub struct ListenFile {
     pub trusted_proxies: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerFile {
     /// Time given to in-flight requests on SIGTERM/SIGINT or handoff (default 30000).
@@ -43,7 +58,7 @@ pub struct ServerFile {
     pub client_idle_timeout_ms: Option<u64>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamFile {
     pub url: String,
@@ -56,12 +71,14 @@ pub struct UpstreamFile {
     pub rewrite_host: bool,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     #[default]
     Legacy,
     Extracted,
+    /// Legacy answers; a copy goes to `extracted` and the responses are compared.
+    Shadow,
 }
 
 impl Mode {
@@ -69,11 +86,12 @@ impl Mode {
         match self {
             Mode::Legacy => "legacy",
             Mode::Extracted => "extracted",
+            Mode::Shadow => "shadow",
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RouteFile {
     pub name: String,
@@ -82,4 +100,51 @@ pub struct RouteFile {
     #[serde(default)]
     pub mode: Mode,
     pub extracted: Option<String>,
+    pub shadow: Option<ShadowFile>,
+}
+
+/// What shadow mode does with unsafe methods (POST, PUT, PATCH, DELETE).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Writes {
+    /// Never mirrored.
+    #[default]
+    Skip,
+    /// Mirrored with `X-Ficus-Shadow: dry-run` and an `Idempotency-Key`.
+    DryRun,
+}
+
+/// `[routes.shadow]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowFile {
+    /// Fraction of eligible requests mirrored, by cohort (default 1.0).
+    pub sample: Option<f64>,
+    /// Shadow request timeout (default 2000).
+    pub timeout_ms: Option<u64>,
+    /// Larger request or response bodies: shadow skipped (default 1 MiB).
+    pub max_body_bytes: Option<usize>,
+    #[serde(default)]
+    pub writes: Writes,
+    /// Cohort key for sampling: "header:NAME", "cookie:NAME" or "client_ip" (default).
+    pub cohort: Option<String>,
+    /// Shadow requests in flight for this route (default 64).
+    pub max_concurrency: Option<usize>,
+    /// Also send a sample of safe requests to legacy twice and ignore fields that differ.
+    #[serde(default)]
+    pub learn_noise: bool,
+    /// Fraction of mirrored safe requests used for learning (default 0.05).
+    pub learn_sample: Option<f64>,
+    /// JSON pointer patterns redacted from stored request and response bodies.
+    #[serde(default)]
+    pub redact: Vec<String>,
+    // Noise rules, as shadow_compare::NoiseRulesFile:
+    #[serde(default)]
+    pub ignore: Vec<String>,
+    #[serde(default)]
+    pub compare_headers: Vec<String>,
+    #[serde(default)]
+    pub arrays: BTreeMap<String, ArrayModeFile>,
+    #[serde(default)]
+    pub numbers: NumbersFile,
 }

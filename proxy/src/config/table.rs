@@ -16,6 +16,7 @@ use super::error::{ConfigError, ConfigErrors, line_of};
 use super::file::{Mode, RouteFile, RoutesFile};
 use crate::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
 use crate::router::{self, Methods, PathPattern, Rule};
+use crate::shadow::ShadowPolicy;
 
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(30_000);
@@ -52,6 +53,8 @@ pub struct Route {
     /// The extracted upstream named by the route, if any.
     pub extracted: Option<usize>,
     pub metrics: RouteMetrics,
+    /// Shadow policy, when `mode = "shadow"`.
+    pub shadow: Option<Arc<ShadowPolicy>>,
 }
 
 impl Rule for Route {
@@ -101,6 +104,8 @@ pub struct RouteMatch<'t> {
     pub mode: Mode,
     pub upstream: &'t Arc<Upstream>,
     pub metrics: &'t RouteMetrics,
+    /// With `mode = "shadow"`: the policy and the candidate upstream.
+    pub shadow: Option<(&'t Arc<ShadowPolicy>, &'t Arc<Upstream>)>,
 }
 
 impl RouteTable {
@@ -114,6 +119,12 @@ impl RouteTable {
                     mode: r.mode,
                     upstream: &self.upstreams[r.target],
                     metrics: &r.metrics,
+                    shadow: match (&r.shadow, r.extracted) {
+                        (Some(p), Some(e)) if r.mode == Mode::Shadow => {
+                            Some((p, &self.upstreams[e]))
+                        }
+                        _ => None,
+                    },
                 }
             }
             None => RouteMatch {
@@ -121,6 +132,7 @@ impl RouteTable {
                 mode: Mode::Legacy,
                 upstream: &self.upstreams[self.legacy],
                 metrics: &self.default_metrics,
+                shadow: None,
             },
         }
     }
@@ -317,11 +329,12 @@ impl RouteTable {
             };
             let methods = parse_methods(r, &mut |m| err(at("methods"), m));
             let extracted = match (&r.extracted, r.mode) {
-                (None, Mode::Extracted) => {
+                (None, Mode::Extracted | Mode::Shadow) => {
                     err(
                         at("mode"),
                         format!(
-                            "route {name:?}: mode = \"extracted\" needs `extracted = \"<upstream>\"` (declared: {})",
+                            "route {name:?}: mode = \"{}\" needs `extracted = \"<upstream>\"` (declared: {})",
+                            r.mode.as_str(),
                             declared()
                         ),
                     );
@@ -344,6 +357,23 @@ impl RouteTable {
                     }
                 },
             };
+            let shadow = match (&r.shadow, r.mode) {
+                (Some(file), _) => match ShadowPolicy::build(name, file, metrics) {
+                    Ok(p) => Some(Arc::new(p)),
+                    Err(messages) => {
+                        let line = lines.route_key(i, "shadow").or(at("mode"));
+                        for m in messages {
+                            err(line, m);
+                        }
+                        None
+                    }
+                },
+                // The defaults are valid by construction.
+                (None, Mode::Shadow) => ShadowPolicy::build(name, &Default::default(), metrics)
+                    .ok()
+                    .map(Arc::new),
+                (None, _) => None,
+            };
             let (Some(pattern), Ok(methods)) = (pattern, methods) else {
                 continue;
             };
@@ -364,7 +394,7 @@ impl RouteTable {
             }
             seen.push((name, i, pattern.clone(), methods.clone()));
             let target = match r.mode {
-                Mode::Legacy => legacy,
+                Mode::Legacy | Mode::Shadow => legacy,
                 Mode::Extracted => extracted,
             };
             let (Some(target), Some(_)) = (target, legacy) else {
@@ -378,6 +408,7 @@ impl RouteTable {
                 mode: r.mode,
                 target,
                 extracted,
+                shadow,
             });
         }
 
@@ -393,10 +424,9 @@ impl RouteTable {
             return Err(ConfigErrors(errors));
         };
         router::sort_by_specificity(&mut routes);
-        let version = format!(
-            "{:016x}",
-            fnv1a(serde_json::to_string(&file).unwrap_or_default().as_bytes())
-        );
+        // The effective configuration: the file's text plus the environment overrides.
+        let effective = format!("{text}\0{}\0{}", file.listen.proxy, file.listen.admin);
+        let version = format!("{:016x}", fnv1a(effective.as_bytes()));
         Ok(RouteTable {
             version,
             loaded_at: SystemTime::now(),

@@ -8,11 +8,17 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::shadow::tee::Tee;
+
 /// A request body on its way to an upstream.
 #[derive(Debug)]
 pub enum UpstreamBody {
     /// The client's body, streamed.
     Incoming(Incoming),
+    /// The client's body, streamed, with a bounded copy kept for the shadow.
+    Tee(Tee<Incoming>),
+    /// A body held in memory (the shadow's copy of a request).
+    Full(Option<Bytes>),
     /// No body.
     Empty,
 }
@@ -27,6 +33,8 @@ impl Body for UpstreamBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             UpstreamBody::Incoming(b) => Pin::new(b).poll_frame(cx),
+            UpstreamBody::Tee(b) => Pin::new(b).poll_frame(cx),
+            UpstreamBody::Full(b) => Poll::Ready(b.take().map(|d| Ok(Frame::data(d)))),
             UpstreamBody::Empty => Poll::Ready(None),
         }
     }
@@ -34,6 +42,8 @@ impl Body for UpstreamBody {
     fn is_end_stream(&self) -> bool {
         match self {
             UpstreamBody::Incoming(b) => b.is_end_stream(),
+            UpstreamBody::Tee(b) => b.is_end_stream(),
+            UpstreamBody::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
             UpstreamBody::Empty => true,
         }
     }
@@ -41,6 +51,8 @@ impl Body for UpstreamBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             UpstreamBody::Incoming(b) => b.size_hint(),
+            UpstreamBody::Tee(b) => b.size_hint(),
+            UpstreamBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             UpstreamBody::Empty => SizeHint::with_exact(0),
         }
     }
@@ -51,6 +63,8 @@ impl Body for UpstreamBody {
 pub enum ResponseBody {
     /// The upstream's body, streamed.
     Incoming(Incoming),
+    /// The upstream's body, streamed, with a bounded copy kept for the shadow.
+    Tee(Tee<Incoming>),
     /// A body the proxy wrote itself (errors, admin API).
     Full(Option<Bytes>),
 }
@@ -71,6 +85,7 @@ impl Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             ResponseBody::Incoming(b) => Pin::new(b).poll_frame(cx),
+            ResponseBody::Tee(b) => Pin::new(b).poll_frame(cx),
             ResponseBody::Full(b) => Poll::Ready(b.take().map(|d| Ok(Frame::data(d)))),
         }
     }
@@ -78,6 +93,7 @@ impl Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match self {
             ResponseBody::Incoming(b) => b.is_end_stream(),
+            ResponseBody::Tee(b) => b.is_end_stream(),
             ResponseBody::Full(b) => b.is_none(),
         }
     }
@@ -85,6 +101,7 @@ impl Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match self {
             ResponseBody::Incoming(b) => b.size_hint(),
+            ResponseBody::Tee(b) => b.size_hint(),
             ResponseBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }

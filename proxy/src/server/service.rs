@@ -19,7 +19,7 @@ use super::headers::{self, Peer};
 use crate::config::RouteTable;
 use crate::state::Shared;
 use crate::upstream::{self, UpstreamError};
-use crate::{access_log, request_id};
+use crate::{access_log, request_id, shadow};
 
 static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static(request_id::HEADER);
 
@@ -65,6 +65,8 @@ pub async fn handle(
         let h = req.headers_mut();
         headers::strip_hop_by_hop(h, upgrade);
         h.remove(header::EXPECT);
+        // Only ficus decides what is a shadow copy; a client cannot claim it.
+        h.remove(&shadow::X_FICUS_SHADOW);
         headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
         headers::add_via(h, client_version);
         h.insert(&X_REQUEST_ID, request_id.clone());
@@ -87,21 +89,41 @@ pub async fn handle(
         .access_log
         .and_then(|_| req.uri().path_and_query().cloned());
 
+    let mut tap = None;
     let result = if upgrade {
         forward_upgrade(req, upstream).await
     } else {
-        upstream::send(upstream, req.map(UpstreamBody::Incoming)).await
+        let mut req = req.map(UpstreamBody::Incoming);
+        if let Some((policy, candidate)) = matched.shadow {
+            tap = shadow::begin(
+                matched.name,
+                policy,
+                candidate,
+                upstream,
+                &shared.shadow,
+                &mut req,
+                ctx.peer.ip.as_bytes(),
+                &request_id,
+            );
+        }
+        upstream::send(upstream, req).await
     };
 
     let mut resp = match result {
         Ok(resp) => {
-            let mut resp = resp.map(ResponseBody::Incoming);
+            let mut resp = match tap {
+                Some(tap) => tap.legacy(resp),
+                None => resp.map(ResponseBody::Incoming),
+            };
             let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
             headers::strip_hop_by_hop(resp.headers_mut(), switching);
             headers::add_via(resp.headers_mut(), Version::HTTP_11);
             resp
         }
         Err(e) => {
+            if let Some(tap) = tap {
+                tap.failed();
+            }
             tracing::warn!(
                 target: "ficus::upstream",
                 upstream = %upstream.name,

@@ -42,7 +42,35 @@ pub struct TestUpstream {
     pub name: String,
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    pub behaviour: Arc<Mutex<Behaviour>>,
+    /// Requests being answered now, and the most ever at once.
+    pub in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    pub max_in_flight: Arc<std::sync::atomic::AtomicUsize>,
     stop: Option<oneshot::Sender<()>>,
+}
+
+/// How a [`TestUpstream`] answers `/doc`-style requests (and, for `Hang`, everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Normal,
+    /// Never answers.
+    Hang,
+    /// `/doc` has a wrong score at /items/1/score.
+    Broken,
+    /// Not HTTP at all: closes the connection.
+    Garbage,
+}
+
+/// The `/doc` body: equal across upstreams except `generated_at` (and the Broken fault).
+fn doc(broken: bool) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let score2 = if broken { 0.75 } else { 0.25 };
+    format!(
+        r#"{{"id": 1, "items": [{{"id": 1, "score": 0.5}}, {{"id": 2, "score": {score2}}}], "generated_at": "{now}"}}"#
+    )
 }
 
 impl TestUpstream {
@@ -50,8 +78,12 @@ impl TestUpstream {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let behaviour = Arc::new(Mutex::new(Behaviour::Normal));
+        let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let max_in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (stop, mut stopped) = oneshot::channel();
         let (name2, seen2) = (name.to_owned(), seen.clone());
+        let (b2, f2, m2) = (behaviour.clone(), in_flight.clone(), max_in_flight.clone());
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = tokio::select! {
@@ -59,8 +91,42 @@ impl TestUpstream {
                     _ = &mut stopped => return,
                 };
                 let (name, seen) = (name2.clone(), seen2.clone());
+                let (b, f, m) = (b2.clone(), f2.clone(), m2.clone());
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| respond(req, name.clone(), seen.clone(), peer));
+                    if *b.lock().unwrap() == Behaviour::Garbage {
+                        let mut stream = stream;
+                        let _ = tokio::io::AsyncWriteExt::write_all(
+                            &mut stream,
+                            b"\x00\x01garbage\r\n\r\n",
+                        )
+                        .await;
+                        return;
+                    }
+                    let svc = service_fn(move |req| {
+                        let (name, seen, b, f, m) =
+                            (name.clone(), seen.clone(), b.clone(), f.clone(), m.clone());
+                        async move {
+                            use std::sync::atomic::Ordering::SeqCst;
+                            let now = f.fetch_add(1, SeqCst) + 1;
+                            m.fetch_max(now, SeqCst);
+                            let behaviour = *b.lock().unwrap();
+                            let r = if behaviour == Behaviour::Hang {
+                                seen.lock().unwrap().push(Seen {
+                                    method: req.method().to_string(),
+                                    uri: req.uri().to_string(),
+                                    version: req.version(),
+                                    headers: req.headers().clone(),
+                                    body_len: 0,
+                                    peer,
+                                });
+                                std::future::pending::<Result<Response<Body>, Infallible>>().await
+                            } else {
+                                respond(req, name, seen, peer, behaviour == Behaviour::Broken).await
+                            };
+                            f.fetch_sub(1, SeqCst);
+                            r
+                        }
+                    });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), svc)
                         .with_upgrades()
@@ -72,12 +138,19 @@ impl TestUpstream {
             name: name.to_owned(),
             addr,
             seen,
+            behaviour,
+            in_flight,
+            max_in_flight,
             stop: Some(stop),
         }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn set(&self, b: Behaviour) {
+        *self.behaviour.lock().unwrap() = b;
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -108,6 +181,7 @@ async fn respond(
     name: String,
     seen: Arc<Mutex<Vec<Seen>>>,
     peer: SocketAddr,
+    broken: bool,
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     let mut record = Seen {
@@ -165,6 +239,12 @@ async fn respond(
         }
     }
     seen.lock().unwrap().push(record);
+    if path.starts_with("/doc") {
+        let mut resp = Response::new(full(doc(broken)));
+        resp.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        return Ok(resp);
+    }
     if let Some(ms) = path.strip_prefix("/slow/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
     }

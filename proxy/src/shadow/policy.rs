@@ -1,0 +1,234 @@
+//! The checked shadow policy of a route, and deterministic cohort sampling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::HeaderMap;
+use http::header::{COOKIE, HeaderName};
+use shadow_compare::{Comparator, NoiseRules, NoiseRulesFile};
+use tokio::sync::Semaphore;
+
+use crate::config::file::{ShadowFile, Writes};
+use crate::config::table::fnv1a;
+use crate::metrics::{Metrics, ShadowMetrics};
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+pub const DEFAULT_ROUTE_CONCURRENCY: usize = 64;
+pub const DEFAULT_LEARN_SAMPLE: f64 = 0.05;
+
+/// What identifies a user for sampling, so the same users stay in (or out of) the sample
+/// across requests and across proxy instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cohort {
+    Header(HeaderName),
+    Cookie(String),
+    ClientIp,
+}
+
+impl Cohort {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "client_ip" {
+            return Ok(Cohort::ClientIp);
+        }
+        if let Some(name) = s.strip_prefix("header:") {
+            return HeaderName::from_bytes(name.as_bytes())
+                .map(Cohort::Header)
+                .map_err(|_| format!("cohort {s:?}: {name:?} is not a header name"));
+        }
+        if let Some(name) = s.strip_prefix("cookie:") {
+            if !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"=;,".contains(&b))
+            {
+                return Ok(Cohort::Cookie(name.to_owned()));
+            }
+            return Err(format!("cohort {s:?}: {name:?} is not a cookie name"));
+        }
+        Err(format!(
+            "cohort {s:?} must be \"client_ip\", \"header:NAME\" or \"cookie:NAME\""
+        ))
+    }
+
+    /// The cohort key of a request; falls back to the client address when the header or
+    /// cookie is absent.
+    pub fn key<'a>(&self, headers: &'a HeaderMap, client_ip: &'a [u8]) -> &'a [u8] {
+        let found = match self {
+            Cohort::ClientIp => None,
+            Cohort::Header(name) => headers.get(name).map(|v| v.as_bytes()),
+            Cohort::Cookie(name) => headers
+                .get_all(COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|kv| kv.trim().split_once('='))
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_bytes()),
+        };
+        found.unwrap_or(client_ip)
+    }
+}
+
+/// Maps a key to [0, 2^64) uniformly and stably (FNV-1a, then a splitmix64 finaliser so
+/// that similar keys spread over the whole range).
+pub fn bucket(key: &[u8]) -> u64 {
+    let mut z = fnv1a(key);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn threshold(fraction: f64) -> u64 {
+    if fraction >= 1.0 {
+        u64::MAX
+    } else {
+        (fraction.max(0.0) * u64::MAX as f64) as u64
+    }
+}
+
+/// Whether `key` falls in a sample of `fraction`; monotonic in `fraction`.
+pub fn sampled(key: &[u8], fraction: f64) -> bool {
+    fraction >= 1.0 || (fraction > 0.0 && bucket(key) < threshold(fraction))
+}
+
+/// A route's checked `[routes.shadow]`.
+pub struct ShadowPolicy {
+    pub sample: f64,
+    pub timeout: Duration,
+    pub max_body: usize,
+    pub writes: Writes,
+    pub cohort: Cohort,
+    pub learn_noise: bool,
+    pub learn_sample: f64,
+    pub redact: Vec<String>,
+    pub comparator: Arc<Comparator>,
+    pub limit: Arc<Semaphore>,
+    pub metrics: ShadowMetrics,
+}
+
+impl ShadowPolicy {
+    /// Validates a `[routes.shadow]` table; returns every problem as a message.
+    pub fn build(route: &str, file: &ShadowFile, metrics: &Metrics) -> Result<Self, Vec<String>> {
+        let mut errors = Vec::new();
+        let sample = file.sample.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&sample) || sample.is_nan() {
+            errors.push(format!(
+                "route {route:?}: shadow.sample = {sample} must be between 0 and 1"
+            ));
+        }
+        let learn_sample = file.learn_sample.unwrap_or(DEFAULT_LEARN_SAMPLE);
+        if !(0.0..=1.0).contains(&learn_sample) || learn_sample.is_nan() {
+            errors.push(format!(
+                "route {route:?}: shadow.learn_sample = {learn_sample} must be between 0 and 1"
+            ));
+        }
+        if file.timeout_ms == Some(0) {
+            errors.push(format!(
+                "route {route:?}: shadow.timeout_ms must be at least 1"
+            ));
+        }
+        if file.max_concurrency == Some(0) {
+            errors.push(format!(
+                "route {route:?}: shadow.max_concurrency must be at least 1"
+            ));
+        }
+        let cohort = match file.cohort.as_deref().map(Cohort::parse).transpose() {
+            Ok(c) => c.unwrap_or(Cohort::ClientIp),
+            Err(e) => {
+                errors.push(format!("route {route:?}: shadow.{e}"));
+                Cohort::ClientIp
+            }
+        };
+        for p in &file.redact {
+            if let Err(e) = shadow_compare::pointer::parse(p) {
+                errors.push(format!("route {route:?}: shadow.redact {p:?}: {e}"));
+            }
+        }
+        let rules = NoiseRulesFile {
+            ignore: file.ignore.clone(),
+            compare_headers: file.compare_headers.clone(),
+            arrays: file.arrays.clone(),
+            numbers: file.numbers,
+        };
+        let rules = match NoiseRules::try_from(rules) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.extend(e.0.iter().map(|e| format!("route {route:?}: shadow: {e}")));
+                None
+            }
+        };
+        let Some(rules) = rules else {
+            return Err(errors);
+        };
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ShadowPolicy {
+            sample,
+            timeout: file
+                .timeout_ms
+                .map_or(DEFAULT_TIMEOUT, Duration::from_millis),
+            max_body: file.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY),
+            writes: file.writes,
+            cohort,
+            learn_noise: file.learn_noise,
+            learn_sample,
+            redact: file.redact.clone(),
+            comparator: Arc::new(Comparator::new(rules)),
+            limit: Arc::new(Semaphore::new(
+                file.max_concurrency.unwrap_or(DEFAULT_ROUTE_CONCURRENCY),
+            )),
+            metrics: metrics.shadow(route),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sampling_is_deterministic_and_monotonic() {
+        for i in 0..2000 {
+            let key = format!("user-{i}");
+            let at = |f| sampled(key.as_bytes(), f);
+            assert_eq!(at(0.3), at(0.3), "same key, same answer");
+            if at(0.1) {
+                assert!(
+                    at(0.25) && at(1.0),
+                    "raising the fraction never removes a key"
+                );
+            }
+            assert!(!at(0.0));
+        }
+    }
+
+    #[test]
+    fn sample_fraction_is_respected() {
+        let n = 20_000;
+        let hits = (0..n)
+            .filter(|i| sampled(format!("10.0.{}.{}", i / 256, i % 256).as_bytes(), 0.25))
+            .count();
+        let rate = hits as f64 / n as f64;
+        // Binomial sd at n=20000, p=0.25 is ~0.003: 5 sd either side.
+        assert!((rate - 0.25).abs() < 0.016, "rate {rate}");
+    }
+
+    #[test]
+    fn cohort_keys() {
+        let mut h = HeaderMap::new();
+        h.insert("x-user", "u-7".parse().unwrap());
+        h.insert("cookie", "a=1; sid=abc; b=2".parse().unwrap());
+        assert_eq!(
+            Cohort::parse("header:X-User").unwrap().key(&h, b"ip"),
+            b"u-7"
+        );
+        assert_eq!(Cohort::parse("cookie:sid").unwrap().key(&h, b"ip"), b"abc");
+        assert_eq!(Cohort::parse("cookie:none").unwrap().key(&h, b"ip"), b"ip");
+        assert_eq!(Cohort::parse("client_ip").unwrap().key(&h, b"ip"), b"ip");
+        assert!(Cohort::parse("subject").is_err());
+        assert!(Cohort::parse("header:bad header").is_err());
+    }
+}
