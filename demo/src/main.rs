@@ -59,7 +59,12 @@ struct Plan {
     proxy: SocketAddr,
     admin: SocketAddr,
     legacy: SocketAddr,
+    /// (upstream name in routes.toml, address) of the extracted services.
+    extracted: Vec<(String, SocketAddr)>,
 }
+
+/// The extracted services the demo runs, by their upstream name in routes.toml.
+const SERVICES: [&str; 3] = ["ranking", "subscriptions", "preferences"];
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cli.data_dir)
@@ -80,6 +85,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("start legacy on {}", plan.legacy))
     })?;
+    let mut extracted = Vec::new();
+    for (name, addr) in &plan.extracted {
+        let running = services.block_on(start_service(name, &db, *addr))?;
+        extracted.push((name.clone(), running));
+    }
 
     let proxy_url = format!("http://{}", plan.proxy);
     println!(
@@ -96,6 +106,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         "  legacy:       {}  (direct, deliberately insecure)",
         legacy.url()
     );
+    for (name, running) in &extracted {
+        println!("  {:<13} {}", format!("{name}:"), running.url());
+    }
     println!(
         "  routes file:  {}  (edit it: ficus reloads it)",
         plan.routes_file.display()
@@ -124,9 +137,45 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     });
     services.block_on(async {
         let _ = legacy.stop().await;
+        for (_, running) in extracted {
+            let _ = running.stop().await;
+        }
     });
     services.shutdown_timeout(Duration::from_secs(5));
     result
+}
+
+/// Starts one extracted service on `addr` over the demo database.
+async fn start_service(
+    name: &str,
+    db: &Path,
+    addr: SocketAddr,
+) -> anyhow::Result<service_kit::Running> {
+    use service_kit::Clock;
+    use service_kit::sqlite::SqliteDb;
+    let open = || SqliteDb::open(db).with_context(|| format!("open {} for {name}", db.display()));
+    let router = match name {
+        "ranking" => {
+            let store = content_ranking::store::SqliteStore::new(open()?);
+            let state = content_ranking::AppState::load(store, Clock::system())
+                .await
+                .map_err(|e| anyhow::anyhow!("load the ranking snapshot: {e:?}"))?;
+            content_ranking::spawn_refresher(state.clone(), Duration::from_secs(30));
+            content_ranking::app(state)
+        }
+        "subscriptions" => subscriptions::app(subscriptions::AppState::new(
+            subscriptions::store::SqliteStore::new(open()?),
+            Clock::system(),
+        )),
+        "preferences" => preferences::app(preferences::AppState::new(
+            preferences::store::SqliteStore::new(open()?),
+            Clock::system(),
+        )),
+        other => bail!("no extracted service named {other:?}"),
+    };
+    service_kit::start(router, addr)
+        .await
+        .with_context(|| format!("start {name} on {addr}"))
 }
 
 fn ensure_data(db: &Path, seed: u64, users: u32) -> anyhow::Result<()> {
@@ -171,11 +220,18 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
             .with_context(|| format!("{}: {s:?} is not ip:port", path.join(".")))
     };
     if !cli.ephemeral {
+        let mut extracted = Vec::new();
+        for name in SERVICES {
+            if doc.get("upstreams").and_then(|u| u.get(name)).is_some() {
+                extracted.push((name.to_owned(), addr(&doc, &["upstreams", name, "url"])?));
+            }
+        }
         return Ok(Plan {
             routes_file: cli.routes.clone(),
             proxy: addr(&doc, &["listen", "proxy"])?,
             admin: addr(&doc, &["listen", "admin"])?,
             legacy: addr(&doc, &["upstreams", "legacy", "url"])?,
+            extracted,
         });
     }
     // Ephemeral: pick free loopback ports and write a copy of the routes file using them.
@@ -188,15 +244,15 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
     };
     listen.insert("proxy".into(), proxy.to_string().into());
     listen.insert("admin".into(), admin.to_string().into());
+    let mut extracted = Vec::new();
     if let Some(toml::Value::Table(ups)) = doc.get_mut("upstreams") {
         for (name, up) in ups.iter_mut() {
-            let url = if name == "legacy" {
-                format!("http://{legacy}")
-            } else {
-                format!("http://{}", free()?)
-            };
+            let at = if name == "legacy" { legacy } else { free()? };
+            if SERVICES.contains(&name.as_str()) {
+                extracted.push((name.clone(), at));
+            }
             if let toml::Value::Table(t) = up {
-                t.insert("url".into(), url.into());
+                t.insert("url".into(), format!("http://{at}").into());
             }
         }
     }
@@ -207,5 +263,6 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
         proxy,
         admin,
         legacy,
+        extracted,
     })
 }

@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-fn get(url: &str) -> (u16, String) {
-    // A minimal HTTP/1.1 GET over std, enough for a smoke test without another client stack.
-    use std::io::{Read, Write};
+/// A minimal HTTP/1.1 GET over std (one extra header line), enough for smoke tests.
+fn get_with(url: &str, header: &str) -> (u16, String) {
     let rest = url.strip_prefix("http://").unwrap();
     let (host, path) = rest
         .split_once('/')
@@ -19,7 +19,7 @@ fn get(url: &str) -> (u16, String) {
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{header}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();
@@ -32,58 +32,105 @@ fn get(url: &str) -> (u16, String) {
     (status, body)
 }
 
-#[test]
-fn demo_stack_serves_through_the_proxy_and_stops() {
-    let dir = tempfile::tempdir().unwrap();
-    let routes = concat!(env!("CARGO_MANIFEST_DIR"), "/../routes.toml");
+fn get(url: &str) -> (u16, String) {
+    get_with(url, "X-Test: 1")
+}
+
+struct Demo {
+    child: Child,
+    proxy: String,
+    /// Base URL of the admin API.
+    admin: String,
+}
+
+fn start(routes: &Path, data: &Path) -> Demo {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ficus-demo"))
-        .args([
-            "--ephemeral",
-            "--users",
-            "200",
-            "--routes",
-            routes,
-            "--data-dir",
-        ])
-        .arg(dir.path())
+        .args(["--ephemeral", "--users", "200", "--routes"])
+        .arg(routes)
+        .arg("--data-dir")
+        .arg(data)
         .env("FICUS_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut proxy = None;
-    let mut admin = None;
+    let (mut proxy, mut admin) = (None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(u) = line.trim().strip_prefix("proxy:") {
             proxy = Some(u.trim().to_owned());
         }
         if let Some(u) = line.trim().strip_prefix("admin:") {
-            admin = Some(u.split_whitespace().next().unwrap().to_owned());
+            admin = Some(
+                u.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches("/admin/routes")
+                    .to_owned(),
+            );
         }
         if line.contains("Ctrl-C stops everything") {
             break;
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let (proxy, admin) = (proxy.unwrap(), admin.unwrap());
-
-    // ficus binds right after the banner: poll (bounded) until it answers.
-    let mut top = (0, String::new());
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(proxy.trim_start_matches("http://")).is_ok() {
-            top = get(&format!("{proxy}/api/content/top?limit=3"));
+    let demo = Demo {
+        child,
+        proxy: proxy.unwrap(),
+        admin: admin.unwrap(),
+    };
+    // ficus binds right after the banner: poll (bounded) until it accepts.
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(demo.proxy.trim_start_matches("http://")).is_ok() {
             break;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    assert_eq!(top.0, 200, "{}", top.1);
-    let v: serde_json::Value = serde_json::from_str(&top.1).unwrap();
+    demo
+}
+
+impl Demo {
+    fn stop(mut self) {
+        let ok = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "demo exit {status:?}");
+    }
+}
+
+#[test]
+fn demo_stack_serves_through_the_proxy_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../routes.toml"));
+    let demo = start(routes, dir.path());
+
+    let (status, body) = get(&format!("{}/api/content/top?limit=3", demo.proxy));
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 3);
 
-    let (status, body) = get(&format!("{proxy}/api/users/7/subscription"));
-    assert!(status < 500, "{status} {body}");
-    let (status, body) = get(&admin);
+    // top-content runs in shadow mode in routes.toml: content-ranking is compared with legacy.
+    let mut shadow = serde_json::Value::Null;
+    for _ in 0..400 {
+        shadow = serde_json::from_str(&get(&format!("{}/admin/shadow", demo.admin)).1).unwrap();
+        if shadow["routes"][0]["match"].as_u64().unwrap_or(0)
+            + shadow["routes"][0]["mismatch"].as_u64().unwrap_or(0)
+            >= 1
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert_eq!(shadow["routes"][0]["route"], "top-content", "{shadow}");
+    assert_eq!(
+        shadow["routes"][0]["match"], 1,
+        "legacy and content-ranking agree: {shadow}"
+    );
+
+    let (status, body) = get(&format!("{}/admin/routes", demo.admin));
     assert_eq!(status, 200);
     let routes: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(
@@ -93,12 +140,37 @@ fn demo_stack_serves_through_the_proxy_and_stops() {
             .iter()
             .any(|r| r["name"] == "top-content")
     );
+    demo.stop();
+}
 
-    let ok = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let status = child.wait().unwrap();
-    assert!(status.success(), "demo exit {status:?}");
+/// With every route flipped to its extracted service, each service answers through the
+/// proxy (they require the identity ficus will inject, so without it they answer 401 in
+/// their own words), and a client cannot forge that identity.
+#[test]
+fn each_extracted_service_answers_through_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../routes.toml")).unwrap();
+    let routes = dir.path().join("routes.extracted.toml");
+    let flipped = text
+        .replace("mode = \"legacy\"", "mode = \"extracted\"")
+        .replace("mode = \"shadow\"", "mode = \"extracted\"");
+    std::fs::write(&routes, flipped).unwrap();
+    let demo = start(&routes, dir.path());
+    let (status, body) = get(&format!("{}/api/content/top?limit=2", demo.proxy));
+    assert_eq!(status, 200, "{body}");
+    for path in ["/api/users/7/subscription", "/api/users/7/preferences"] {
+        let (status, body) = get(&format!("{}{path}", demo.proxy));
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(
+            body.contains("x-ficus-subject"),
+            "{path} answered by the extracted service: {body}"
+        );
+        let (status, _) = get_with(&format!("{}{path}", demo.proxy), "X-Ficus-Subject: 7");
+        assert_eq!(
+            status, 401,
+            "{path}: a client-sent identity header must not reach the service"
+        );
+    }
+    demo.stop();
 }

@@ -127,6 +127,27 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name == header::UPGRADE
 }
 
+/// Removes every client-sent `X-Ficus-*` header (in any case, any number of times):
+/// identity (`X-Ficus-Subject`, `X-Ficus-Roles`) and shadow markers are set by Ficus only.
+pub fn strip_ficus_headers(headers: &mut HeaderMap) {
+    fn is_ficus(name: &HeaderName) -> bool {
+        // `x_ficus_subject` too: some frameworks read `_` as `-`.
+        let b = name.as_str().as_bytes();
+        b.len() > 8
+            && b[..8]
+                .iter()
+                .zip(b"x-ficus-")
+                .all(|(c, want)| c == want || (*want == b'-' && *c == b'_'))
+    }
+    if !headers.keys().any(is_ficus) {
+        return;
+    }
+    let spoofed: Vec<HeaderName> = headers.keys().filter(|k| is_ficus(k)).cloned().collect();
+    for name in spoofed {
+        headers.remove(&name);
+    }
+}
+
 /// Headers a client cannot make Ficus drop by naming them in `Connection`.
 fn is_protected(name: &HeaderName) -> bool {
     name == header::HOST || name == "x-request-id"
@@ -316,6 +337,20 @@ mod tests {
             h["forwarded"],
             "for=6.6.6.6, for=\"[::1]\";proto=http;host=\"api.example\""
         );
+    }
+
+    #[test]
+    fn client_sent_ficus_headers_are_removed() {
+        let mut h = map(&[
+            ("X-Ficus-Subject", "1"),
+            ("x-ficus-subject", "2"),
+            ("X-FICUS-ROLES", "admin"),
+            ("x_ficus_subject", "3"),
+            ("x-ok", "1"),
+        ]);
+        strip_ficus_headers(&mut h);
+        assert_eq!(h.len(), 1);
+        assert!(h.contains_key("x-ok"));
     }
 
     #[test]

@@ -65,8 +65,8 @@ pub async fn handle(
         let h = req.headers_mut();
         headers::strip_hop_by_hop(h, upgrade);
         h.remove(header::EXPECT);
-        // Only ficus decides what is a shadow copy; a client cannot claim it.
-        h.remove(&shadow::X_FICUS_SHADOW);
+        // Identity and shadow markers come from ficus only; a client cannot claim them.
+        headers::strip_ficus_headers(h);
         headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
         headers::add_via(h, client_version);
         h.insert(&X_REQUEST_ID, request_id.clone());
