@@ -6,6 +6,7 @@
 mod support;
 
 mod check;
+mod platform;
 mod proxying;
 mod reload;
 mod restart;
