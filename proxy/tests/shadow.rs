@@ -350,3 +350,61 @@ async fn learned_noise_ignores_fields_that_differ_between_two_legacy_answers() {
         "once learned, generated_at no longer counts: {s}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_store_file() {
+    let legacy = TestUpstream::start("legacy").await;
+    let candidate = TestUpstream::start("candidate").await;
+    candidate.set(Behaviour::Broken);
+    let proxy = TestProxy::start(&shadow_routes(
+        &legacy,
+        &candidate,
+        "writes = \"dry-run\"\nredact = [\"/password\", \"/card/number\"]\nignore = [\"/generated_at\"]",
+    ));
+    let c = client();
+    for i in 0..3 {
+        let req = Request::post(proxy.url(&format!("/doc/{i}")))
+            .header("authorization", "Bearer SECRET-TOKEN-123")
+            .header("cookie", "session=COOKIE-SECRET-456")
+            .header("content-type", "application/json")
+            .body(Full::new(bytes::Bytes::from_static(
+                br#"{"user": "ana", "password": "hunter2-secret", "card": {"number": "4111-1111-SECRET"}}"#,
+            )))
+            .unwrap();
+        assert_eq!(send(&c, req).await.status, 200);
+    }
+    wait_outcomes(&c, &proxy, "doc", 3).await;
+    let diffs = get(&c, &proxy.admin_url("/admin/shadow/doc/diffs")).await;
+    let text = String::from_utf8_lossy(&diffs.body).into_owned();
+    assert!(
+        text.contains("ana") && text.contains("[REDACTED]"),
+        "{text}"
+    );
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(&proxy.dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("ficus-shadow.db")
+        {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!stored.is_empty());
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("ana"), "the sample itself was stored");
+    for secret in [
+        "SECRET-TOKEN-123",
+        "COOKIE-SECRET-456",
+        "hunter2-secret",
+        "4111-1111-SECRET",
+    ] {
+        assert!(
+            !stored.contains(secret),
+            "{secret} found in the store files"
+        );
+        assert!(!text.contains(secret), "{secret} served by the admin API");
+    }
+}
