@@ -192,10 +192,10 @@ impl Worker {
             };
             let work = tasks::run(&ctx, job);
             tokio::pin!(work);
-            let beat_every = Duration::from_secs(
-                u64::try_from(inner.settings.lease_secs / 3)
-                    .unwrap_or(1)
-                    .max(1),
+            let beat_every = Duration::from_millis(
+                u64::try_from(inner.settings.lease_secs.saturating_mul(1000) / 3)
+                    .unwrap_or(1000)
+                    .max(100),
             );
             let mut beat =
                 tokio::time::interval_at(tokio::time::Instant::now() + beat_every, beat_every);

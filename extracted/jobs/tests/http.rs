@@ -201,3 +201,59 @@ async fn queue_depth_is_reported_by_kind_and_status() {
     );
     w.stop().await;
 }
+
+#[tokio::test]
+async fn shutdown_releases_the_lease_of_a_job_that_does_not_finish_in_time() {
+    let db = TestDb::generate(7, 200);
+    let file = db.file("n.jsonl");
+    let mut s = settings(&db.path);
+    s.test_hook = Some(jobs::config::TestHook::HangAfterNotify);
+    s.shutdown_grace = Duration::ZERO;
+    let d = jobs::connect(&service_kit::Database::Sqlite(db.path.clone()))
+        .await
+        .unwrap();
+    let notifier = Arc::new(jobs::FileNotifier::open(&file).unwrap());
+    let w = jobs::start(s, d, notifier, Clock::manual(DATASET_NOW))
+        .await
+        .unwrap();
+    let (user_id, period_end): (i64, i64) = db
+        .conn()
+        .query_row(
+            "SELECT user_id, current_period_end FROM subscriptions WHERE status = 'active' \
+             AND current_period_end > ?1 ORDER BY user_id LIMIT 1",
+            [DATASET_NOW],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let e = w
+        .worker
+        .enqueue(
+            jobs::Kind::ExpiryAlert,
+            json!({"user_id": user_id, "period_end": period_end}),
+            None,
+            0,
+        )
+        .await
+        .unwrap();
+    eventually("the delivery", Duration::from_secs(20), || {
+        (jobs::FileNotifier::read_all(&file).unwrap().len() == 1).then_some(())
+    })
+    .await;
+    let metrics = w.worker.metrics().clone();
+    tokio::time::timeout(Duration::from_secs(20), w.stop())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.count(&format!(
+            "SELECT COUNT(*) FROM jobs WHERE id = {} AND status = 'queued' AND attempts = 0 AND locked_by IS NULL",
+            e.id
+        )),
+        1,
+        "released, attempt not counted"
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM notifications"), 0);
+    assert_eq!(
+        metrics.released.with_label_values(&["expiry-alert"]).get(),
+        1
+    );
+}
