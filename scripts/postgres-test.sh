@@ -58,6 +58,6 @@ export DATABASE_URL="postgresql://postgres@${TMP//\//%2F}/postgres"
 echo "postgres-test: server up on socket dir ${TMP}" >&2
 
 cargo run -q -j2 -p service-kit --bin ficus-pg-load -- --schema public --replace --seed 42 --users 200
-cargo test -j2 -p subscriptions -p preferences -p content-ranking "$@" -- --include-ignored postgres
+cargo test -j2 -p subscriptions -p preferences -p content-ranking -p jobs "$@" -- --include-ignored postgres
 
 echo "postgres-test: done in $(( $(date +%s) - start_time ))s" >&2

@@ -90,6 +90,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         let running = services.block_on(start_service(name, &db, *addr))?;
         extracted.push((name.clone(), running));
     }
+    let jobs = services.block_on(start_jobs(&db, &cli.data_dir, cli.ephemeral))?;
 
     let proxy_url = format!("http://{}", plan.proxy);
     println!(
@@ -109,6 +110,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     for (name, running) in &extracted {
         println!("  {:<13} {}", format!("{name}:"), running.url());
     }
+    println!(
+        "  jobs:         {}/jobs  (notifications: {})",
+        jobs.url(),
+        cli.data_dir.join("notifications.jsonl").display()
+    );
     println!(
         "  routes file:  {}  (edit it: ficus reloads it)",
         plan.routes_file.display()
@@ -140,9 +146,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         for (_, running) in extracted {
             let _ = running.stop().await;
         }
+        jobs.stop().await;
     });
     services.shutdown_timeout(Duration::from_secs(5));
     result
+}
+
+/// The background-job worker over the demo database, with its schedules, notifying
+/// into `data_dir/notifications.jsonl`.
+async fn start_jobs(
+    db: &Path,
+    data_dir: &Path,
+    ephemeral: bool,
+) -> anyhow::Result<jobs::RunningWorker> {
+    let mut settings = jobs::Settings::new(service_kit::Database::Sqlite(db.to_owned()));
+    if !ephemeral {
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], 8094));
+    }
+    settings.scheduler = true;
+    settings.schedules = jobs::config::default_schedules();
+    settings.notifier = jobs::NotifierConfig::File(data_dir.join("notifications.jsonl"));
+    let database = jobs::connect(&settings.database).await?;
+    let notifier = jobs::build_notifier(&settings.notifier)?;
+    let listen = settings.listen;
+    jobs::start(settings, database, notifier, jobs::Clock::system())
+        .await
+        .with_context(|| format!("start the jobs worker on {listen}"))
 }
 
 /// Starts one extracted service on `addr` over the demo database.

@@ -41,6 +41,7 @@ struct Demo {
     proxy: String,
     /// Base URL of the admin API.
     admin: String,
+    jobs: String,
 }
 
 fn start(routes: &Path, data: &Path) -> Demo {
@@ -54,7 +55,7 @@ fn start(routes: &Path, data: &Path) -> Demo {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut proxy, mut admin) = (None, None);
+    let (mut proxy, mut admin, mut jobs) = (None, None, None);
     for line in lines.by_ref() {
         let line = line.unwrap();
         if let Some(u) = line.trim().strip_prefix("proxy:") {
@@ -69,6 +70,15 @@ fn start(routes: &Path, data: &Path) -> Demo {
                     .to_owned(),
             );
         }
+        if let Some(u) = line.trim().strip_prefix("jobs:") {
+            jobs = Some(
+                u.split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches("/jobs")
+                    .to_owned(),
+            );
+        }
         if line.contains("Ctrl-C stops everything") {
             break;
         }
@@ -78,6 +88,7 @@ fn start(routes: &Path, data: &Path) -> Demo {
         child,
         proxy: proxy.unwrap(),
         admin: admin.unwrap(),
+        jobs: jobs.unwrap(),
     };
     // ficus binds right after the banner: poll (bounded) until it accepts.
     for _ in 0..400 {
@@ -129,6 +140,10 @@ fn demo_stack_serves_through_the_proxy_and_stops() {
         shadow["routes"][0]["match"], 1,
         "legacy and content-ranking agree: {shadow}"
     );
+
+    // The jobs worker runs beside the services.
+    let (status, body) = get(&format!("{}/healthz", demo.jobs));
+    assert_eq!(status, 200, "{body}");
 
     let (status, body) = get(&format!("{}/admin/routes", demo.admin));
     assert_eq!(status, 200);

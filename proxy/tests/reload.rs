@@ -262,7 +262,11 @@ async fn upstream_pools_survive_an_unrelated_reload() {
     let a = TestUpstream::start("legacy").await;
     let b = TestUpstream::start("b").await;
     let ups = [("legacy", &a), ("b", &b)];
-    let proxy = TestProxy::start(&flip_routes(&ups, "b"));
+    // One worker: the client's connections all land on the thread that owns the pool.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, flip_routes(&ups, "b")).unwrap();
+    let proxy = TestProxy::spawn(&config, &["--threads", "1"]);
     let c = client();
     get(&c, &proxy.url("/x")).await;
     get(&c, &proxy.url("/x")).await;

@@ -344,9 +344,11 @@ impl TestProxy {
 
     /// Starts `ficus run` on an existing config, with extra arguments.
     pub fn spawn(config: &Path, extra: &[&str]) -> Self {
+        let threads: &[&str] = if extra.contains(&"--threads") { &[] } else { &["--threads", "2"] };
         let mut child = Command::new(ficus_bin())
-            .args(["run", "--log-format", "json", "--threads", "2", "--config"])
+            .args(["run", "--log-format", "json", "--config"])
             .arg(config)
+            .args(threads)
             .args(extra)
             .env("FICUS_LOG", "info")
             .stdout(Stdio::piped())
