@@ -24,7 +24,8 @@ pub async fn run(proxy: String, users: u32, per_second: u32) {
         let user = (n >> 33) % u64::from(users.max(1)) + 1;
         let token = login(&client, &proxy, user).await;
         let auth = token.map(|t| format!("Bearer {t}"));
-        let steps: [(Method, String, Option<String>); 5] = [
+        let categories = ["yoga", "strength", "hiit", "cardio"][(n >> 40) as usize % 4];
+        let steps: [(Method, String, Option<String>); 6] = [
             (
                 Method::GET,
                 format!("/api/content/top?user_id={user}&limit=10"),
@@ -42,6 +43,13 @@ pub async fn run(proxy: String, users: u32, per_second: u32) {
                 Some(format!("{{\"content_id\": {}}}", (n >> 20) % 2000 + 1)),
             ),
             (Method::GET, format!("/api/users/{user}/preferences"), None),
+            (
+                Method::PUT,
+                format!("/api/users/{user}/preferences"),
+                Some(format!(
+                    r#"{{"categories": ["{categories}"], "email_opt_in": true}}"#
+                )),
+            ),
         ];
         for (method, path, body) in steps {
             tick.tick().await;
