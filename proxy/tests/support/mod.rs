@@ -344,7 +344,11 @@ impl TestProxy {
 
     /// Starts `ficus run` on an existing config, with extra arguments.
     pub fn spawn(config: &Path, extra: &[&str]) -> Self {
-        let threads: &[&str] = if extra.contains(&"--threads") { &[] } else { &["--threads", "2"] };
+        let threads: &[&str] = if extra.contains(&"--threads") {
+            &[]
+        } else {
+            &["--threads", "2"]
+        };
         let mut child = Command::new(ficus_bin())
             .args(["run", "--log-format", "json", "--config"])
             .arg(config)
