@@ -66,7 +66,7 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         admin: admin.local_addr()?,
         trusted_proxies: wanted.trusted_proxies,
     };
-    let shadow = Arc::new(start_shadow(&opts.config, &table)?);
+    let shadow = Arc::new(start_shadow(&opts.config, &table));
     let shared = Arc::new(Shared::new(table, metrics, bound, opts.access_log, shadow));
 
     let workers = server::Workers::start(&proxy, opts.threads, &shared)?;
@@ -132,21 +132,27 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
 
 /// The shadow context: global concurrency limit and the mismatch store. Both are fixed at
 /// start; a change of `[shadow]` settings needs a restart (reload reports it).
-fn start_shadow(
-    config: &std::path::Path,
-    table: &config::RouteTable,
-) -> anyhow::Result<shadow::ShadowContext> {
+fn start_shadow(config: &std::path::Path, table: &config::RouteTable) -> shadow::ShadowContext {
     let settings = &table.file.shadow;
     let path = shadow_store_path(config, settings.store.as_deref());
-    let recorder =
-        shadow::recorder::Recorder::start(&path, settings.samples_per_route.unwrap_or(100))
-            .with_context(|| format!("open the shadow store {}", path.display()))?;
-    Ok(shadow::ShadowContext {
+    // A store that cannot be opened must not keep ficus from serving: shadow outcomes are
+    // still counted in the metrics, just not stored.
+    let recorder = match shadow::recorder::Recorder::start(
+        &path,
+        settings.samples_per_route.unwrap_or(100),
+    ) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(store = %path.display(), error = %e, "cannot open the shadow store; outcomes will not be stored");
+            None
+        }
+    };
+    shadow::ShadowContext {
         global_limit: Arc::new(tokio::sync::Semaphore::new(
             settings.max_concurrency.unwrap_or(256),
         )),
-        recorder: Some(recorder),
-    })
+        recorder,
+    }
 }
 
 /// `[shadow] store`, relative to the routes file's directory (default `ficus-shadow.db`).

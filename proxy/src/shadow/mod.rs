@@ -83,12 +83,13 @@ pub fn begin(
     client_ip: &[u8],
     request_id: &HeaderValue,
 ) -> Option<Tap> {
+    // Outside the sample: not a shadow request at all, so nothing is counted.
+    if !policy::sampled(policy.cohort.key(req.headers(), client_ip), policy.sample) {
+        return None;
+    }
     let safe = is_safe(req.method());
     if !safe && policy.writes == Writes::Skip {
         return skip(policy, ctx, route, "skipped");
-    }
-    if !policy::sampled(policy.cohort.key(req.headers(), client_ip), policy.sample) {
-        return None;
     }
     let too_big = req
         .headers()

@@ -151,6 +151,7 @@ impl Recorder {
                 }
             })
             .collect();
+        out.sort_unstable();
         out.dedup();
         out
     }
