@@ -79,12 +79,15 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         return;
     }
     if headers.contains_key(header::CONNECTION) {
+        // `keep-alive` and `close` (the usual values) name nothing else to remove.
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .map(str::trim)
+            .filter(|t| !t.eq_ignore_ascii_case("keep-alive") && !t.eq_ignore_ascii_case("close"))
+            .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
             .collect();
         for name in named {
             if !(is_protected(&name) || keep_upgrade && name == header::UPGRADE) {
@@ -116,6 +119,21 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
+/// Whether a request header calls for the removal pass: hop-by-hop, `Expect`, `X-Ficus-*`.
+pub fn needs_cleaning(name: &HeaderName) -> bool {
+    is_hop_by_hop(name) || name == header::EXPECT || is_ficus(name)
+}
+
+fn is_ficus(name: &HeaderName) -> bool {
+    // `x_ficus_subject` too: some frameworks read `_` as `-`.
+    let b = name.as_str().as_bytes();
+    b.len() > 8
+        && b[..8]
+            .iter()
+            .zip(b"x-ficus-")
+            .all(|(c, want)| c == want || (*want == b'-' && *c == b'_'))
+}
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
     name == header::CONNECTION
         || name == KEEP_ALIVE
@@ -130,15 +148,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 /// Removes every client-sent `X-Ficus-*` header (in any case, any number of times):
 /// identity (`X-Ficus-Subject`, `X-Ficus-Roles`) and shadow markers are set by Ficus only.
 pub fn strip_ficus_headers(headers: &mut HeaderMap) {
-    fn is_ficus(name: &HeaderName) -> bool {
-        // `x_ficus_subject` too: some frameworks read `_` as `-`.
-        let b = name.as_str().as_bytes();
-        b.len() > 8
-            && b[..8]
-                .iter()
-                .zip(b"x-ficus-")
-                .all(|(c, want)| c == want || (*want == b'-' && *c == b'_'))
-    }
     if !headers.keys().any(is_ficus) {
         return;
     }

@@ -63,16 +63,20 @@ pub async fn handle(
     };
     {
         let h = req.headers_mut();
-        headers::strip_hop_by_hop(h, upgrade);
-        h.remove(header::EXPECT);
-        // Identity and shadow markers come from ficus only; a client cannot claim them.
-        headers::strip_ficus_headers(h);
+        // One pass over the names decides whether any removal work is needed at all.
+        if upgrade || h.keys().any(headers::needs_cleaning) {
+            headers::strip_hop_by_hop(h, upgrade);
+            h.remove(header::EXPECT);
+            // Identity and shadow markers come from ficus only; a client cannot claim them.
+            headers::strip_ficus_headers(h);
+        }
         headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
         headers::add_via(h, client_version);
         h.insert(&X_REQUEST_ID, request_id.clone());
         if upstream.rewrite_host {
             h.insert(header::HOST, upstream.authority_header.clone());
-        } else if let Some(host) = &host {
+        } else if let (Some(host), false) = (&host, h.contains_key(header::HOST)) {
+            // HTTP/2 clients send `:authority`, not Host.
             h.insert(header::HOST, host.clone());
         }
     }
@@ -106,7 +110,7 @@ pub async fn handle(
                 &request_id,
             );
         }
-        upstream::send(upstream, req).await
+        upstream::send(upstream, req, start).await
     };
 
     let mut resp = match result {
@@ -135,7 +139,6 @@ pub async fn handle(
             error_response(&e, &request_id)
         }
     };
-    resp.headers_mut().insert(&X_REQUEST_ID, request_id.clone());
     if shared.is_draining()
         && client_version != Version::HTTP_2
         && resp.status() != StatusCode::SWITCHING_PROTOCOLS
@@ -145,7 +148,8 @@ pub async fn handle(
     }
 
     let status = resp.status().as_u16();
-    let elapsed = start.elapsed();
+    let end = Instant::now();
+    let elapsed = end - start;
     matched.metrics.record(status, elapsed.as_secs_f64());
     if let (Some(format), Some(path)) = (shared.access_log, &path_for_log) {
         access_log::log(
@@ -158,10 +162,12 @@ pub async fn handle(
                 path: path.path(),
                 status,
                 duration: elapsed,
+                at: end,
                 request_id: request_id.as_bytes(),
             },
         );
     }
+    resp.headers_mut().insert(&X_REQUEST_ID, request_id);
     Ok(resp)
 }
 

@@ -344,7 +344,7 @@ impl Job {
         *req.uri_mut() = self.uri.clone();
         *req.headers_mut() = self.headers.clone();
         let start = Instant::now();
-        let resp = upstream::send(to, req).await.map_err(|e| {
+        let resp = upstream::send(to, req, start).await.map_err(|e| {
             if e.is_timeout() {
                 Failure::Timeout
             } else {

@@ -115,15 +115,18 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
     Ok(sender)
 }
 
-/// Sends `req` to `up` and returns the response head with its streaming body.
+/// Sends `req` to `up` and returns the response head with its streaming body; the
+/// request timeout counts from `started`.
 ///
 /// A request that was never written (stale pooled connection) is retried once on a
 /// fresh connection; anything else is reported, never retried, so no request is sent twice.
 pub async fn send(
     up: &Upstream,
     mut req: Request<UpstreamBody>,
+    started: std::time::Instant,
 ) -> Result<Response<Incoming>, UpstreamError> {
-    let deadline = tokio::time::Instant::now() + up.request_timeout;
+    // The deadline counts from when the request arrived (saves a clock read).
+    let deadline = tokio::time::Instant::from_std(started) + up.request_timeout;
     let mut retried = false;
     loop {
         let (mut sender, reused) = match pool::checkout(up.pool_key) {
