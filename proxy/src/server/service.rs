@@ -95,7 +95,8 @@ pub async fn handle(
 
     let mut tap = None;
     let result = if upgrade {
-        forward_upgrade(req, upstream).await
+        // Boxed: rare, and it would otherwise enlarge every request's future.
+        Box::pin(forward_upgrade(req, upstream)).await
     } else {
         let mut req = req.map(UpstreamBody::Incoming);
         if let Some((policy, candidate)) = matched.shadow {

@@ -131,7 +131,13 @@ pub async fn send(
     loop {
         let (mut sender, reused) = match pool::checkout(up.pool_key) {
             Some(s) => (s, true),
-            None => (connect(up, false).await.map_err(|e| e.count(up))?, false),
+            // Boxed: connecting is rare, and its large future would otherwise bloat every request's.
+            None => (
+                Box::pin(connect(up, false))
+                    .await
+                    .map_err(|e| e.count(up))?,
+                false,
+            ),
         };
         match tokio::time::timeout_at(deadline, sender.try_send_request(req)).await {
             Ok(Ok(resp)) => {
