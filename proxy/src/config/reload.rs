@@ -134,6 +134,10 @@ fn reload_once(path: &Path, shared: &Shared, trigger: Trigger) -> ReloadReport {
             let version = table.version.clone();
             shared.metrics.set_config_version(&version);
             shared.table.store(Arc::new(table));
+            // Learned-noise comparators were built on the previous rules.
+            if let Some(recorder) = &shared.shadow.recorder {
+                recorder.reset_comparators();
+            }
             shared.metrics.reloads.with_label_values(&["success"]).inc();
             tracing::info!(?trigger, from = %current.version, to = %version, "route table reloaded");
             ReloadReport {

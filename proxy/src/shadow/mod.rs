@@ -343,6 +343,10 @@ impl Job {
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.headers_mut() = self.headers.clone();
+        if to.rewrite_host {
+            req.headers_mut()
+                .insert(header::HOST, to.authority_header.clone());
+        }
         let start = Instant::now();
         let resp = upstream::send(to, req, start).await.map_err(|e| {
             if e.is_timeout() {
