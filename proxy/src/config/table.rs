@@ -137,10 +137,6 @@ impl RouteTable {
         }
     }
 
-    pub fn upstream_named(&self, name: &str) -> Option<&Arc<Upstream>> {
-        self.upstreams.iter().find(|u| u.name == name)
-    }
-
     /// Validates `file` (whose text is `text`, for line numbers) into a table.
     pub fn build(
         source: &Path,

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use crate::config::Upstream;
 use crate::server::body::UpstreamBody;
 
-pub use pool::{idle_connections, prune};
+pub use pool::prune;
 
 /// Why an exchange with an upstream failed.
 #[derive(Debug, thiserror::Error)]

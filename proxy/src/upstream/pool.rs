@@ -56,14 +56,3 @@ pub(super) fn checkin(up: &Upstream, sender: Sender) {
 pub fn prune(keep: &[u64]) {
     POOLS.with(|pools| pools.borrow_mut().retain(|(k, _)| keep.contains(k)));
 }
-
-/// Number of pooled connections on this thread for `key` (for tests and debugging).
-pub fn idle_connections(key: u64) -> usize {
-    POOLS.with(|pools| {
-        pools
-            .borrow()
-            .iter()
-            .find(|(k, _)| *k == key)
-            .map_or(0, |(_, l)| l.len())
-    })
-}
