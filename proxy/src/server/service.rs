@@ -63,6 +63,8 @@ pub async fn handle(
     };
     {
         let h = req.headers_mut();
+        // Room for the headers added below, so the map grows (and rehashes) once at most.
+        h.reserve(8);
         // One pass over the names decides whether any removal work is needed at all.
         if upgrade || h.keys().any(headers::needs_cleaning) {
             headers::strip_hop_by_hop(h, upgrade);
@@ -121,6 +123,7 @@ pub async fn handle(
                 None => resp.map(ResponseBody::Incoming),
             };
             let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+            resp.headers_mut().reserve(3);
             headers::strip_hop_by_hop(resp.headers_mut(), switching);
             headers::add_via(resp.headers_mut(), Version::HTTP_11);
             resp
