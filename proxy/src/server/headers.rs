@@ -225,24 +225,23 @@ pub fn add_via(headers: &mut HeaderMap, version: Version) {
 
 /// Appends `value` to a comma-separated list header, merging repeated fields into one.
 fn append_list(headers: &mut HeaderMap, name: &HeaderName, value: &HeaderValue) {
-    let existing: Vec<&[u8]> = headers
-        .get_all(name)
-        .iter()
-        .map(HeaderValue::as_bytes)
-        .collect();
-    if existing.is_empty() {
-        headers.insert(name, value.clone());
-        return;
-    }
-    let mut merged =
-        Vec::with_capacity(existing.iter().map(|v| v.len() + 2).sum::<usize>() + value.len());
-    for v in existing {
-        merged.extend_from_slice(v);
+    use http::header::Entry;
+    // One lookup in the common case (the header is absent).
+    let mut entry = match headers.entry(name) {
+        Entry::Vacant(v) => {
+            v.insert(value.clone());
+            return;
+        }
+        Entry::Occupied(o) => o,
+    };
+    let mut merged = Vec::new();
+    for v in entry.iter() {
+        merged.extend_from_slice(v.as_bytes());
         merged.extend_from_slice(b", ");
     }
     merged.extend_from_slice(value.as_bytes());
     if let Ok(v) = HeaderValue::from_bytes(&merged) {
-        headers.insert(name, v);
+        entry.insert(v);
     }
 }
 

@@ -50,23 +50,26 @@ pub async fn handle(
         _ => request_id::generate(),
     };
     let client_version = req.version();
-    let upgrade = headers::is_upgrade(client_version, req.headers());
+    // One pass over the names decides whether any removal work is needed at all (an
+    // upgrade request has an `Upgrade` header, so it needs cleaning too).
+    let needs_cleaning = req.headers().keys().any(headers::needs_cleaning);
+    let upgrade = needs_cleaning && headers::is_upgrade(client_version, req.headers());
     let method = req.method().clone();
 
     // Build the upstream request in place.
-    let host = match req.headers().get(header::HOST) {
-        Some(h) => Some(h.clone()),
-        None => req
-            .uri()
+    let host_header = req.headers().get(header::HOST).cloned();
+    let has_host_header = host_header.is_some();
+    let host = host_header.or_else(|| {
+        req.uri()
             .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-    };
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+
     {
         let h = req.headers_mut();
         // Room for the headers added below, so the map grows (and rehashes) once at most.
         h.reserve(8);
-        // One pass over the names decides whether any removal work is needed at all.
-        if upgrade || h.keys().any(headers::needs_cleaning) {
+        if needs_cleaning {
             headers::strip_hop_by_hop(h, upgrade);
             h.remove(header::EXPECT);
             // Identity and shadow markers come from ficus only; a client cannot claim them.
@@ -77,7 +80,7 @@ pub async fn handle(
         h.insert(&X_REQUEST_ID, request_id.clone());
         if upstream.rewrite_host {
             h.insert(header::HOST, upstream.authority_header.clone());
-        } else if let (Some(host), false) = (&host, h.contains_key(header::HOST)) {
+        } else if let (Some(host), false) = (&host, has_host_header) {
             // HTTP/2 clients send `:authority`, not Host.
             h.insert(header::HOST, host.clone());
         }
