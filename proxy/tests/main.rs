@@ -6,6 +6,7 @@
 mod support;
 
 mod check;
+mod grafana;
 mod platform;
 mod proxying;
 mod reload;
