@@ -5,6 +5,7 @@
 
 mod support;
 
+mod canary;
 mod check;
 mod grafana;
 mod platform;

@@ -79,6 +79,8 @@ pub enum Mode {
     Extracted,
     /// Legacy answers; a copy goes to `extracted` and the responses are compared.
     Shadow,
+    /// A sticky share of cohorts goes to `extracted`, the rest to legacy.
+    Canary,
 }
 
 impl Mode {
@@ -87,6 +89,7 @@ impl Mode {
             Mode::Legacy => "legacy",
             Mode::Extracted => "extracted",
             Mode::Shadow => "shadow",
+            Mode::Canary => "canary",
         }
     }
 }
@@ -101,6 +104,34 @@ pub struct RouteFile {
     pub mode: Mode,
     pub extracted: Option<String>,
     pub shadow: Option<ShadowFile>,
+    pub canary: Option<CanaryFile>,
+}
+
+/// `[routes.canary]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryFile {
+    /// Share of cohorts (0..=100) sent to `extracted`.
+    pub percent: f64,
+    /// "subject" (default; the client address until authentication lands), "cookie:NAME",
+    /// "header:NAME" or "client_ip".
+    pub cohort: Option<String>,
+    /// "legacy" (default): idempotent requests that fail on `extracted` (connect error or
+    /// 5xx) are retried on legacy; "none": no fallback.
+    pub fallback: Option<String>,
+    /// Header whose value ("legacy" | "extracted") forces a side, for `override_roles` only.
+    pub override_header: Option<String>,
+    #[serde(default)]
+    pub override_roles: Vec<String>,
+    /// Cohort keys always on `extracted`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Cohort keys never on `extracted`.
+    #[serde(default)]
+    pub deny: Vec<String>,
+    /// Also compare with legacy (legacy as shadow). Not supported yet: rejected if true.
+    #[serde(default)]
+    pub compare: bool,
 }
 
 /// What shadow mode does with unsafe methods (POST, PUT, PATCH, DELETE).

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use super::error::{ConfigError, ConfigErrors, line_of};
 use super::file::{Mode, RouteFile, RoutesFile};
+use crate::canary::CanaryPolicy;
 use crate::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
 use crate::router::{self, Methods, PathPattern, Rule};
 use crate::shadow::ShadowPolicy;
@@ -55,6 +56,8 @@ pub struct Route {
     pub metrics: RouteMetrics,
     /// Shadow policy, when `mode = "shadow"`.
     pub shadow: Option<Arc<ShadowPolicy>>,
+    /// Canary policy and the extracted side's metrics, when `mode = "canary"`.
+    pub canary: Option<(CanaryPolicy, RouteMetrics)>,
 }
 
 impl Rule for Route {
@@ -106,6 +109,8 @@ pub struct RouteMatch<'t> {
     pub metrics: &'t RouteMetrics,
     /// With `mode = "shadow"`: the policy and the candidate upstream.
     pub shadow: Option<(&'t Arc<ShadowPolicy>, &'t Arc<Upstream>)>,
+    /// With `mode = "canary"`: the policy, the extracted upstream and its metrics.
+    pub canary: Option<(&'t CanaryPolicy, &'t Arc<Upstream>, &'t RouteMetrics)>,
 }
 
 impl RouteTable {
@@ -125,6 +130,12 @@ impl RouteTable {
                         }
                         _ => None,
                     },
+                    canary: match (&r.canary, r.extracted) {
+                        (Some((p, m)), Some(e)) if r.mode == Mode::Canary => {
+                            Some((p, &self.upstreams[e], m))
+                        }
+                        _ => None,
+                    },
                 }
             }
             None => RouteMatch {
@@ -133,6 +144,7 @@ impl RouteTable {
                 upstream: &self.upstreams[self.legacy],
                 metrics: &self.default_metrics,
                 shadow: None,
+                canary: None,
             },
         }
     }
@@ -325,7 +337,7 @@ impl RouteTable {
             };
             let methods = parse_methods(r, &mut |m| err(at("methods"), m));
             let extracted = match (&r.extracted, r.mode) {
-                (None, Mode::Extracted | Mode::Shadow) => {
+                (None, Mode::Extracted | Mode::Shadow | Mode::Canary) => {
                     err(
                         at("mode"),
                         format!(
@@ -370,6 +382,28 @@ impl RouteTable {
                     .map(Arc::new),
                 (None, _) => None,
             };
+            let canary = match (&r.canary, r.mode) {
+                (Some(file), _) => match CanaryPolicy::build(name, file) {
+                    Ok(p) => Some(p),
+                    Err(messages) => {
+                        let line = lines.route_key(i, "canary").or(at("mode"));
+                        for m in messages {
+                            err(line, m);
+                        }
+                        None
+                    }
+                },
+                (None, Mode::Canary) => {
+                    err(
+                        at("mode"),
+                        format!(
+                            "route {name:?}: mode = \"canary\" needs a [routes.canary] table with `percent`"
+                        ),
+                    );
+                    None
+                }
+                (None, _) => None,
+            };
             let (Some(pattern), Ok(methods)) = (pattern, methods) else {
                 continue;
             };
@@ -390,7 +424,7 @@ impl RouteTable {
             }
             seen.push((name, i, pattern.clone(), methods.clone()));
             let target = match r.mode {
-                Mode::Legacy | Mode::Shadow => legacy,
+                Mode::Legacy | Mode::Shadow | Mode::Canary => legacy,
                 Mode::Extracted => extracted,
             };
             let (Some(target), Some(_)) = (target, legacy) else {
@@ -403,6 +437,12 @@ impl RouteTable {
                 methods,
                 mode: r.mode,
                 target,
+                canary: match (canary, extracted) {
+                    (Some(p), Some(e)) => {
+                        Some((p, metrics.route(name, &upstreams[e].name, r.mode.as_str())))
+                    }
+                    _ => None,
+                },
                 extracted,
                 shadow,
             });

@@ -19,7 +19,7 @@ use super::headers::{self, Peer};
 use crate::config::RouteTable;
 use crate::state::Shared;
 use crate::upstream::{self, UpstreamError};
-use crate::{access_log, request_id, shadow};
+use crate::{access_log, canary, request_id, shadow};
 
 static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static(request_id::HEADER);
 
@@ -43,7 +43,20 @@ pub async fn handle(
     let table = shared.table.load_full();
     prune_pools_after_reload(&table);
     let matched = table.route(req.method(), req.uri().path());
-    let upstream = matched.upstream;
+    let mut upstream = matched.upstream;
+    let mut route_metrics = matched.metrics;
+    // Canary: the cohort decides the side; safe requests sent to the extracted side may
+    // fall back to legacy.
+    let mut fallback_to = None;
+    if let Some((policy, extracted, metrics)) = matched.canary {
+        if policy.side(req.headers(), ctx.peer.ip.as_bytes()) == canary::Side::Extracted {
+            if policy.fallback && canary::retryable(req.method()) {
+                fallback_to = Some(matched.upstream);
+            }
+            upstream = extracted;
+            route_metrics = metrics;
+        }
+    }
 
     let request_id = match req.headers().get(&X_REQUEST_ID) {
         Some(v) if request_id::is_acceptable(v) => v.clone(),
@@ -116,7 +129,18 @@ pub async fn handle(
                 &request_id,
             );
         }
-        upstream::send(upstream, req, start).await
+        match fallback_to {
+            None => upstream::send(upstream, req, start).await,
+            Some(legacy) => {
+                let retry =
+                    Box::pin(canary_send(upstream, legacy, req, host.as_ref(), start)).await;
+                if retry.1 {
+                    upstream = legacy;
+                    route_metrics = matched.metrics;
+                }
+                retry.0
+            }
+        }
     };
 
     let mut resp = match result {
@@ -157,7 +181,7 @@ pub async fn handle(
     let status = resp.status().as_u16();
     let end = Instant::now();
     let elapsed = end - start;
-    matched.metrics.record(status, elapsed.as_secs_f64());
+    route_metrics.record(status, elapsed.as_secs_f64());
     if let (Some(format), Some(path)) = (shared.access_log, &path_for_log) {
         access_log::log(
             format,
@@ -176,6 +200,40 @@ pub async fn handle(
     }
     resp.headers_mut().insert(&X_REQUEST_ID, request_id);
     Ok(resp)
+}
+
+/// Sends a safe canary request to the extracted side; on a connect failure, an exchange
+/// error or a 5xx, sends it again to legacy. Returns the response and whether legacy
+/// answered. Only called for GET/HEAD/OPTIONS, whose body is empty: nothing is written twice.
+async fn canary_send(
+    extracted: &crate::config::Upstream,
+    legacy: &crate::config::Upstream,
+    req: Request<UpstreamBody>,
+    host: Option<&HeaderValue>,
+    start: Instant,
+) -> (Result<Response<Incoming>, UpstreamError>, bool) {
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    let mut headers = req.headers().clone();
+    let first = upstream::send(extracted, req, start).await;
+    match &first {
+        Ok(resp) if !resp.status().is_server_error() => return (first, false),
+        Ok(resp) => {
+            tracing::warn!(target: "ficus::canary", upstream = %extracted.name, status = resp.status().as_u16(), "extracted side answered 5xx; retrying on legacy")
+        }
+        Err(e) => {
+            tracing::warn!(target: "ficus::canary", upstream = %extracted.name, error = %e, "extracted side failed; retrying on legacy")
+        }
+    }
+    if legacy.rewrite_host {
+        headers.insert(header::HOST, legacy.authority_header.clone());
+    } else if let Some(h) = host {
+        headers.insert(header::HOST, h.clone());
+    }
+    let mut retry = Request::new(UpstreamBody::Empty);
+    *retry.method_mut() = method;
+    *retry.uri_mut() = uri;
+    *retry.headers_mut() = headers;
+    (upstream::send(legacy, retry, Instant::now()).await, true)
 }
 
 fn prune_pools_after_reload(table: &Arc<RouteTable>) {

@@ -1,0 +1,121 @@
+//! Canary mode through a running proxy: sticky split, allow/deny, fallback, override.
+
+use http::Request;
+use http_body_util::Full;
+
+use crate::support::*;
+
+fn canary_routes(legacy: &TestUpstream, extracted: &str, canary: &str) -> String {
+    format!(
+        "{}[upstreams.new]\nurl = \"{extracted}\"\nrequest_timeout_ms = 2000\n\n[[routes]]\nname = \"c\"\npath = \"/{{*rest}}\"\nmode = \"canary\"\nextracted = \"new\"\n[routes.canary]\ncohort = \"header:x-user\"\n{canary}\n",
+        routes_toml(&[("legacy", legacy)], "")
+    )
+}
+
+async fn as_user(c: &TestClient, proxy: &TestProxy, method: &str, path: &str, user: &str) -> Got {
+    let req = Request::builder()
+        .method(method)
+        .uri(proxy.url(path))
+        .header("x-user", user)
+        .header("x-ficus-route", "extracted")
+        .body(Full::default())
+        .unwrap();
+    send(c, req).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_is_sticky_and_near_the_percent() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let proxy = TestProxy::start(&canary_routes(
+        &legacy,
+        &new.url(),
+        "percent = 30\nallow = [\"vip\"]\ndeny = [\"old\"]",
+    ));
+    let c = client();
+    let mut on_new = 0;
+    for user in 0..300 {
+        let user = format!("user-{user}");
+        let first = as_user(&c, &proxy, "GET", "/a", &user).await.headers["x-upstream"].clone();
+        let second = as_user(&c, &proxy, "GET", "/b", &user).await.headers["x-upstream"].clone();
+        assert_eq!(first, second, "{user} moved between sides");
+        if first == "new" {
+            on_new += 1;
+        }
+    }
+    // Binomial(300, 0.3): mean 90, sd ~8; 5 sd either side.
+    assert!(
+        (50..=130).contains(&on_new),
+        "{on_new} of 300 on the new service"
+    );
+    assert_eq!(
+        as_user(&c, &proxy, "GET", "/x", "vip").await.headers["x-upstream"],
+        "new"
+    );
+    assert_eq!(
+        as_user(&c, &proxy, "GET", "/x", "old").await.headers["x-upstream"],
+        "legacy"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn override_header_is_ignored_without_the_role() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let proxy = TestProxy::start(&canary_routes(
+        &legacy,
+        &new.url(),
+        "percent = 0\noverride_header = \"X-Ficus-Route\"\noverride_roles = [\"staff\"]",
+    ));
+    let c = client();
+    for user in 0..20 {
+        let got = as_user(&c, &proxy, "GET", "/x", &format!("u{user}")).await;
+        assert_eq!(got.headers["x-upstream"], "legacy");
+    }
+    assert_eq!(new.count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_extracted_side_falls_back_for_safe_requests_only() {
+    let legacy = TestUpstream::start("legacy").await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxy = TestProxy::start(&canary_routes(
+        &legacy,
+        &format!("http://{dead}"),
+        "percent = 100",
+    ));
+    let c = client();
+    for i in 0..50 {
+        let got = as_user(&c, &proxy, "GET", &format!("/item/{i}"), &format!("u{i}")).await;
+        assert_eq!(got.status, 200, "idempotent requests never see the failure");
+        assert_eq!(got.headers["x-upstream"], "legacy");
+    }
+    let before = legacy.count();
+    let got = as_user(&c, &proxy, "POST", "/write", "u1").await;
+    assert_eq!(got.status, 502, "a write is not retried on legacy");
+    assert_eq!(
+        legacy.count(),
+        before,
+        "nothing reached legacy for the write"
+    );
+
+    // A 5xx from the extracted side also falls back.
+    let new = TestUpstream::start("new").await;
+    let proxy = TestProxy::start(&canary_routes(&legacy, &new.url(), "percent = 100"));
+    let got = as_user(&c, &proxy, "GET", "/status/503", "u1").await;
+    assert_eq!(new.count(), 1);
+    assert_eq!(got.headers["x-upstream"], "legacy");
+    // With fallback = "none" the 5xx reaches the client.
+    let proxy = TestProxy::start(&canary_routes(
+        &legacy,
+        &new.url(),
+        "percent = 100\nfallback = \"none\"",
+    ));
+    assert_eq!(
+        as_user(&c, &proxy, "GET", "/status/503", "u1").await.status,
+        503
+    );
+}
