@@ -4,6 +4,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod breaker;
 pub mod canary;
 pub mod check;
 pub mod config;

@@ -24,6 +24,8 @@ pub struct Metrics {
     shadow_requests: IntCounterVec,
     shadow_fields: IntCounterVec,
     shadow_duration: HistogramVec,
+    circuit_open: IntGaugeVec,
+    circuit_opened: IntCounterVec,
 }
 
 /// Shadow outcomes, in the order of [`ShadowMetrics::outcomes`].
@@ -148,6 +150,20 @@ impl Metrics {
             .buckets(DURATION_BUCKETS.to_vec()),
             &["route", "side"],
         ));
+        let circuit_open = must(IntGaugeVec::new(
+            Opts::new(
+                "ficus_circuit_open",
+                "1 while the canary circuit breaker of an upstream is open.",
+            ),
+            &["upstream"],
+        ));
+        let circuit_opened = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_circuit_opened_total",
+                "Times the canary circuit breaker of an upstream opened.",
+            ),
+            &["upstream"],
+        ));
         let connections = must(IntGauge::new(
             "ficus_client_connections",
             "Open client connections.",
@@ -162,6 +178,8 @@ impl Metrics {
             Box::new(shadow_requests.clone()),
             Box::new(shadow_fields.clone()),
             Box::new(shadow_duration.clone()),
+            Box::new(circuit_open.clone()),
+            Box::new(circuit_opened.clone()),
         ] {
             must(registry.register(c));
         }
@@ -179,7 +197,17 @@ impl Metrics {
             shadow_requests,
             shadow_fields,
             shadow_duration,
+            circuit_open,
+            circuit_opened,
         }
+    }
+
+    /// The breaker gauge and counter of one upstream.
+    pub fn breaker(&self, upstream: &str) -> (IntGauge, IntCounter) {
+        (
+            self.circuit_open.with_label_values(&[upstream]),
+            self.circuit_opened.with_label_values(&[upstream]),
+        )
     }
 
     pub fn shadow(&self, route: &str) -> ShadowMetrics {

@@ -88,19 +88,15 @@ async fn failing_extracted_side_falls_back_for_safe_requests_only() {
         "percent = 100",
     ));
     let c = client();
+    // First, while the circuit is closed: a write is not retried on legacy.
+    let got = as_user(&c, &proxy, "POST", "/write", "u1").await;
+    assert_eq!(got.status, 502, "a write is not retried on legacy");
+    assert_eq!(legacy.count(), 0, "nothing reached legacy for the write");
     for i in 0..50 {
         let got = as_user(&c, &proxy, "GET", &format!("/item/{i}"), &format!("u{i}")).await;
         assert_eq!(got.status, 200, "idempotent requests never see the failure");
         assert_eq!(got.headers["x-upstream"], "legacy");
     }
-    let before = legacy.count();
-    let got = as_user(&c, &proxy, "POST", "/write", "u1").await;
-    assert_eq!(got.status, 502, "a write is not retried on legacy");
-    assert_eq!(
-        legacy.count(),
-        before,
-        "nothing reached legacy for the write"
-    );
 
     // A 5xx from the extracted side also falls back.
     let new = TestUpstream::start("new").await;
@@ -117,5 +113,45 @@ async fn failing_extracted_side_falls_back_for_safe_requests_only() {
     assert_eq!(
         as_user(&c, &proxy, "GET", "/status/503", "u1").await.status,
         503
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_skips_a_failing_extracted_side() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let routes = canary_routes(&legacy, &new.url(), "percent = 100").replace(
+        "[upstreams.new]\n",
+        "[upstreams.new]\nbreaker_failures = 3\nbreaker_cooldown_ms = 600000\n",
+    );
+    let proxy = TestProxy::start(&routes);
+    let c = client();
+    for i in 0..10 {
+        let got = as_user(&c, &proxy, "GET", "/status/503", &format!("u{i}")).await;
+        assert_eq!(got.headers["x-upstream"], "legacy", "request {i}");
+    }
+    assert_eq!(
+        new.count(),
+        3,
+        "after 3 consecutive failures the extracted side is skipped"
+    );
+    let routes = get(&c, &proxy.admin_url("/admin/routes")).await.json();
+    let up = routes["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "new")
+        .unwrap()
+        .clone();
+    assert_eq!(up["circuit"], "open", "{up}");
+    let m = String::from_utf8(get(&c, &proxy.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    assert_eq!(
+        counter(&m, r#"ficus_circuit_open{upstream="new"}"#),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        counter(&m, r#"ficus_circuit_opened_total{upstream="new"}"#),
+        1.0
     );
 }

@@ -143,6 +143,7 @@ fn routes(shared: &Shared) -> Value {
                 "url": u.url,
                 "connect_timeout_ms": u.connect_timeout.as_millis() as u64,
                 "request_timeout_ms": u.request_timeout.as_millis() as u64,
+                "circuit": u.breaker.state(),
             })
         })
         .collect();

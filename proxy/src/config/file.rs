@@ -69,6 +69,10 @@ pub struct UpstreamFile {
     /// Send the upstream's own authority as `Host` instead of the client's (default false).
     #[serde(default)]
     pub rewrite_host: bool,
+    /// Canary circuit breaker: consecutive failures that open it (default 5).
+    pub breaker_failures: Option<u32>,
+    /// How long an open breaker skips this upstream (default 10000).
+    pub breaker_cooldown_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]

@@ -14,6 +14,7 @@ use ipnet::IpNet;
 
 use super::error::{ConfigError, ConfigErrors, line_of};
 use super::file::{Mode, RouteFile, RoutesFile};
+use crate::breaker::Breaker;
 use crate::canary::CanaryPolicy;
 use crate::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
 use crate::router::{self, Methods, PathPattern, Rule};
@@ -41,6 +42,8 @@ pub struct Upstream {
     pub max_idle_per_thread: usize,
     pub rewrite_host: bool,
     pub metrics: UpstreamMetrics,
+    /// Canary circuit breaker (used when this upstream is a canary's extracted side).
+    pub breaker: Breaker,
 }
 
 /// A validated route.
@@ -265,6 +268,15 @@ impl RouteTable {
                 max_idle_per_thread: u.max_idle_per_thread.unwrap_or(DEFAULT_MAX_IDLE_PER_THREAD),
                 rewrite_host: u.rewrite_host,
                 metrics: metrics.upstream(name),
+                breaker: {
+                    let (gauge, opened) = metrics.breaker(name);
+                    Breaker::new(
+                        u.breaker_failures.unwrap_or(5),
+                        ms(u.breaker_cooldown_ms, Duration::from_secs(10)),
+                        gauge,
+                        opened,
+                    )
+                },
             }));
         }
         let declared = || {

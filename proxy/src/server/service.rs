@@ -49,7 +49,8 @@ pub async fn handle(
     // fall back to legacy.
     let mut fallback_to = None;
     if let Some((policy, extracted, metrics)) = matched.canary {
-        if policy.side(req.headers(), ctx.peer.ip.as_bytes()) == canary::Side::Extracted {
+        let skip = policy.fallback && extracted.breaker.is_open();
+        if !skip && policy.side(req.headers(), ctx.peer.ip.as_bytes()) == canary::Side::Extracted {
             if policy.fallback && canary::retryable(req.method()) {
                 fallback_to = Some(matched.upstream);
             }
@@ -216,7 +217,10 @@ async fn canary_send(
     let mut headers = req.headers().clone();
     let first = upstream::send(extracted, req, start).await;
     match &first {
-        Ok(resp) if !resp.status().is_server_error() => return (first, false),
+        Ok(resp) if !resp.status().is_server_error() => {
+            extracted.breaker.success();
+            return (first, false);
+        }
         Ok(resp) => {
             tracing::warn!(target: "ficus::canary", upstream = %extracted.name, status = resp.status().as_u16(), "extracted side answered 5xx; retrying on legacy")
         }
@@ -224,6 +228,7 @@ async fn canary_send(
             tracing::warn!(target: "ficus::canary", upstream = %extracted.name, error = %e, "extracted side failed; retrying on legacy")
         }
     }
+    extracted.breaker.failure();
     if legacy.rewrite_host {
         headers.insert(header::HOST, legacy.authority_header.clone());
     } else if let Some(h) = host {
