@@ -61,11 +61,6 @@ impl CanaryPolicy {
                 ));
             }
         }
-        if file.compare {
-            errors.push(format!(
-                "route {route:?}: canary.compare = true is not supported yet; use mode = \"shadow\" to compare"
-            ));
-        }
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -171,9 +166,8 @@ mod tests {
         let file = CanaryFile {
             percent: 120.0,
             fallback: Some("maybe".into()),
-            compare: true,
             ..Default::default()
         };
-        assert_eq!(CanaryPolicy::build("r", &file).unwrap_err().len(), 3);
+        assert_eq!(CanaryPolicy::build("r", &file).unwrap_err().len(), 2);
     }
 }

@@ -154,13 +154,17 @@ async fn a_hanging_shadow_never_hurts_users_and_concurrency_is_bounded() {
     let max = candidate
         .max_in_flight
         .load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(
-        max, 4,
-        "shadow requests in flight at the candidate never exceed max_concurrency = 4"
+    // At most 4 (the limit); the 4th may still be on its way on a loaded machine.
+    assert!(
+        (1..=4).contains(&max),
+        "shadow requests in flight at the candidate: {max}, must never exceed max_concurrency = 4"
     );
     let c = client();
     let s = wait_outcomes(&c, &proxy, "doc", 1996).await;
-    assert_eq!(s["dropped"], 1996, "{s}");
+    assert_eq!(
+        s["dropped"], 1996,
+        "4 slots taken for good, every other shadow dropped: {s}"
+    );
     assert_eq!(s["match"], 0);
 }
 
@@ -407,4 +411,59 @@ async fn secrets_never_reach_the_store_file() {
         );
         assert!(!text.contains(secret), "{secret} served by the admin API");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_keeps_comparing_against_legacy_after_cutover() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("candidate").await;
+    new.set(Behaviour::Broken);
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy), ("candidate", &new)],
+        "[[routes]]\nname = \"doc\"\npath = \"/doc/{*rest}\"\nmode = \"extracted\"\nextracted = \"candidate\"\n[routes.shadow]\nignore = [\"/generated_at\"]\n[routes.verify]\nsample = 1.0\n",
+    ));
+    let c = client();
+    for i in 0..5 {
+        let got = get(&c, &proxy.url(&format!("/doc/{i}"))).await;
+        assert_eq!(
+            got.json()["items"][1]["score"],
+            0.75,
+            "the extracted service answers"
+        );
+    }
+    let s = wait_outcomes(&c, &proxy, "doc", 5).await;
+    assert_eq!(s["mismatch"], 5, "{s}");
+    let diffs = get(&c, &proxy.admin_url("/admin/shadow/doc/diffs?limit=1"))
+        .await
+        .json();
+    let d = &diffs["diffs"][0]["report"]["body"]["differences"][0];
+    assert_eq!(d["pointer"], "/items/1/score");
+    assert_eq!(d["legacy"], 0.25, "sides are not swapped: {d}");
+    assert_eq!(d["candidate"], 0.75);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_compare_mirrors_both_sides() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("candidate").await;
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy), ("candidate", &new)],
+        "[[routes]]\nname = \"doc\"\npath = \"/doc/{*rest}\"\nmode = \"canary\"\nextracted = \"candidate\"\n[routes.canary]\npercent = 50\ncohort = \"header:x-user\"\ncompare = true\n[routes.shadow]\nignore = [\"/generated_at\"]\n",
+    ));
+    let c = client();
+    for user in 0..40 {
+        let req = Request::get(proxy.url(&format!("/doc/{user}")))
+            .header("x-user", format!("u{user}"))
+            .body(Full::default())
+            .unwrap();
+        assert_eq!(send(&c, req).await.status, 200);
+    }
+    let s = wait_outcomes(&c, &proxy, "doc", 40).await;
+    assert_eq!(
+        s["match"], 40,
+        "every request compared, whichever side served it: {s}"
+    );
+    // Each side answered some users and received the copies of the others.
+    assert_eq!(legacy.count(), 40);
+    assert_eq!(new.count(), 40);
 }

@@ -109,6 +109,16 @@ pub struct RouteFile {
     pub extracted: Option<String>,
     pub shadow: Option<ShadowFile>,
     pub canary: Option<CanaryFile>,
+    pub verify: Option<VerifyFile>,
+}
+
+/// `[routes.verify]`: with `mode = "extracted"`, keep comparing against legacy for a sample
+/// (reverse shadow), so a regression found after the flip can be rolled back with evidence.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyFile {
+    /// Fraction of eligible requests also sent to legacy and compared.
+    pub sample: f64,
 }
 
 /// `[routes.canary]`.
@@ -133,7 +143,8 @@ pub struct CanaryFile {
     /// Cohort keys never on `extracted`.
     #[serde(default)]
     pub deny: Vec<String>,
-    /// Also compare with legacy (legacy as shadow). Not supported yet: rejected if true.
+    /// Also compare: requests on the extracted side are mirrored to legacy, requests on
+    /// legacy to the extracted side (noise rules and limits from `[routes.shadow]`).
     #[serde(default)]
     pub compare: bool,
 }

@@ -61,6 +61,10 @@ pub struct Route {
     pub shadow: Option<Arc<ShadowPolicy>>,
     /// Canary policy and the extracted side's metrics, when `mode = "canary"`.
     pub canary: Option<(CanaryPolicy, RouteMetrics)>,
+    /// Comparison policy of a canary with `compare = true`.
+    pub canary_compare: Option<Arc<ShadowPolicy>>,
+    /// Reverse-shadow policy of `[routes.verify]`, used when `mode = "extracted"`.
+    pub verify: Option<Arc<ShadowPolicy>>,
 }
 
 impl Rule for Route {
@@ -114,6 +118,10 @@ pub struct RouteMatch<'t> {
     pub shadow: Option<(&'t Arc<ShadowPolicy>, &'t Arc<Upstream>)>,
     /// With `mode = "canary"`: the policy, the extracted upstream and its metrics.
     pub canary: Option<(&'t CanaryPolicy, &'t Arc<Upstream>, &'t RouteMetrics)>,
+    /// With `mode = "canary"` and `compare = true`: the comparison policy.
+    pub canary_compare: Option<&'t Arc<ShadowPolicy>>,
+    /// With `mode = "extracted"` and `[routes.verify]`: the policy and the legacy upstream.
+    pub verify: Option<(&'t Arc<ShadowPolicy>, &'t Arc<Upstream>)>,
 }
 
 impl RouteTable {
@@ -139,6 +147,13 @@ impl RouteTable {
                         }
                         _ => None,
                     },
+                    canary_compare: r.canary_compare.as_ref().filter(|_| r.mode == Mode::Canary),
+                    verify: match &r.verify {
+                        Some(p) if r.mode == Mode::Extracted => {
+                            Some((p, &self.upstreams[self.legacy]))
+                        }
+                        _ => None,
+                    },
                 }
             }
             None => RouteMatch {
@@ -148,6 +163,8 @@ impl RouteTable {
                 metrics: &self.default_metrics,
                 shadow: None,
                 canary: None,
+                canary_compare: None,
+                verify: None,
             },
         }
     }
@@ -416,6 +433,32 @@ impl RouteTable {
                 }
                 (None, _) => None,
             };
+            // Comparisons beside a canary or after a cutover reuse [routes.shadow]'s rules.
+            let comparison =
+                |sample: Option<f64>, key: &str, err: &mut dyn FnMut(Option<usize>, String)| {
+                    let mut file = r.shadow.clone().unwrap_or_default();
+                    if sample.is_some() {
+                        file.sample = sample;
+                    }
+                    match ShadowPolicy::build(name, &file, metrics) {
+                        Ok(p) => Some(Arc::new(p)),
+                        Err(messages) => {
+                            let line = lines.route_key(i, key).or(lines.route(i));
+                            for m in messages {
+                                err(line, m);
+                            }
+                            None
+                        }
+                    }
+                };
+            let canary_compare = match &r.canary {
+                Some(c) if c.compare => comparison(None, "canary", &mut err),
+                _ => None,
+            };
+            let verify = match &r.verify {
+                Some(v) => comparison(Some(v.sample), "verify", &mut err),
+                None => None,
+            };
             let (Some(pattern), Ok(methods)) = (pattern, methods) else {
                 continue;
             };
@@ -457,6 +500,8 @@ impl RouteTable {
                 },
                 extracted,
                 shadow,
+                canary_compare,
+                verify,
             });
         }
 

@@ -118,16 +118,34 @@ pub async fn handle(
         Box::pin(forward_upgrade(req, upstream)).await
     } else {
         let mut req = req.map(UpstreamBody::Incoming);
-        if let Some((policy, candidate)) = matched.shadow {
+        // What to mirror where: (policy, target of the copy, copy goes to legacy).
+        let mirror = if let Some((policy, candidate)) = matched.shadow {
+            Some((policy, candidate, false))
+        } else if let Some((policy, legacy)) = matched.verify {
+            Some((policy, legacy, true))
+        } else if let (Some(policy), Some((_, extracted, _))) =
+            (matched.canary_compare, matched.canary)
+        {
+            if Arc::ptr_eq(upstream, extracted) {
+                Some((policy, matched.upstream, true))
+            } else {
+                Some((policy, extracted, false))
+            }
+        } else {
+            None
+        };
+        if let Some((policy, target, reverse)) = mirror {
+            let legacy = if reverse { target } else { upstream };
             tap = shadow::begin(
                 matched.name,
                 policy,
-                candidate,
-                upstream,
+                target,
+                legacy,
                 &shared.shadow,
                 &mut req,
                 ctx.peer.ip.as_bytes(),
                 &request_id,
+                reverse,
             );
         }
         match fallback_to {

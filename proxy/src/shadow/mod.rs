@@ -82,6 +82,7 @@ pub fn begin(
     req: &mut Request<UpstreamBody>,
     client_ip: &[u8],
     request_id: &HeaderValue,
+    reverse: bool,
 ) -> Option<Tap> {
     // Outside the sample: not a shadow request at all, so nothing is counted.
     if !policy::sampled(policy.cohort.key(req.headers(), client_ip), policy.sample) {
@@ -134,7 +135,9 @@ pub fn begin(
         headers,
         body_rx,
         legacy_rx,
-        learn: policy.learn_noise
+        reverse,
+        learn: !reverse
+            && policy.learn_noise
             && safe
             && policy::sampled(request_id.as_bytes(), policy.learn_sample),
         _permits: (route_permit, global_permit),
@@ -192,6 +195,9 @@ struct Job {
     headers: HeaderMap,
     body_rx: Option<oneshot::Receiver<Captured>>,
     legacy_rx: oneshot::Receiver<Legacy>,
+    /// The primary went to the extracted service and the copy to legacy (verify, canary
+    /// compare): swap the sides before comparing.
+    reverse: bool,
     learn: bool,
     _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
@@ -224,7 +230,12 @@ impl Job {
                 Observation::outcome(&self.route, "error")
             }
             Err(Failure::Timeout) => Observation::outcome(&self.route, "timeout"),
-            Ok((request_body, legacy, candidate)) => {
+            Ok((request_body, primary, copy)) => {
+                let (legacy, candidate) = if self.reverse {
+                    (copy, primary)
+                } else {
+                    (primary, copy)
+                };
                 policy
                     .metrics
                     .legacy_duration
