@@ -64,8 +64,8 @@ impl std::fmt::Debug for ShadowStore {
 
 impl ShadowStore {
     /// Opens (or creates) the store at `path`: schema, WAL mode, `synchronous = NORMAL`
-    /// (a power cut can lose the last batches, never corrupt the file). Reopening keeps
-    /// everything.
+    /// (a power cut can lose the last batches, never corrupt the file), `secure_delete`.
+    /// Reopening keeps everything.
     pub fn open(path: &Path, cfg: StoreConfig) -> Result<Self, StoreError> {
         let conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: path.to_owned(),
@@ -95,7 +95,8 @@ impl ShadowStore {
         let _mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(open_err)?;
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
+        // secure_delete: a replaced sample's bytes are zeroed, not left in free pages.
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA secure_delete = ON")
             .map_err(open_err)?;
         if let Err(found) = schema::ensure(&conn).map_err(open_err)? {
             return Err(StoreError::SchemaTooNew {

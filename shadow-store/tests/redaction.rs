@@ -1,6 +1,6 @@
 //! Secrets are absent from the stored bytes once the caller redacted the sample: the
 //! SQLite file and its WAL are read raw, before and after a checkpoint. A control run
-//! without redaction proves the byte search would find them.
+//! without redaction proves the byte search would find them; a replaced sample is zeroed.
 
 use std::path::Path;
 
@@ -124,5 +124,30 @@ fn control_without_redaction_the_search_finds_them() {
             contains(&bytes, secret),
             "{secret} not found: the search is broken"
         );
+    }
+}
+
+/// A sample stored before redaction was configured is gone from the bytes once the
+/// reservoir replaces it (`secure_delete`): nothing lingers in free pages. Without the
+/// pragma this test fails: SQLite leaves the deleted row in a free page.
+#[test]
+fn a_replaced_sample_leaves_no_bytes_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("replaced.db");
+    let mut store = ShadowStore::open(&db, config(1, 1)).unwrap();
+    store
+        .record(&[Observation::mismatch("login", 0, secret_sample())])
+        .unwrap();
+    let later: Vec<_> = (1..200)
+        .map(|n| crate::support::mismatch("login", n))
+        .collect();
+    store.record(&later).unwrap();
+    let kept = store.diffs("login", 10).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_ne!(kept[0].at_unix_ms, 0, "seed 1 replaces the first sample");
+    store.checkpoint().unwrap();
+    let bytes = stored_bytes(&db);
+    for secret in SECRETS {
+        assert!(!contains(&bytes, secret), "{secret} left behind");
     }
 }
