@@ -12,7 +12,6 @@
 
 pub mod policy;
 pub mod recorder;
-pub mod store;
 pub mod tee;
 
 use std::sync::Arc;
@@ -429,7 +428,7 @@ pub fn export(
             path.display()
         );
     }
-    let store = store::ShadowStore::open(&path, 1, 1)
+    let store = shadow_store::ShadowStore::open(&path, shadow_store::StoreConfig::default())
         .with_context(|| format!("open {}", path.display()))?;
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     store

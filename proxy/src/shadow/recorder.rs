@@ -11,13 +11,13 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::store::{
-    self, FieldCount, MismatchSample, Outcome, RecordedRequest, RecordedResponse, Redaction,
-    RouteSummary, ShadowStore, StoreError, StoredMismatch,
-};
 use bytes::Bytes;
 use http::HeaderMap;
 use shadow_compare::{Comparator, DiffReport, LearnedNoise};
+use shadow_store::{
+    FieldCount, MismatchSample, Outcome, RecordedRequest, RecordedResponse, Redaction,
+    RouteSummary, ShadowStore, StoreConfig, StoreError, StoredMismatch,
+};
 
 /// Distinct pointers counted per route (metrics and store); the rest count as `(other)`.
 pub const MAX_FIELDS_PER_ROUTE: usize = 100;
@@ -88,23 +88,26 @@ pub struct Recorder {
 
 impl Recorder {
     /// Opens (or creates) the store at `path` and starts the recorder thread.
-    pub fn start(path: &Path, samples_per_route: usize) -> Result<Self, StoreError> {
-        let seed = crate::request_id::generate()
-            .as_bytes()
-            .iter()
-            .fold(0u64, |a, b| a.rotate_left(5) ^ u64::from(*b));
-        let writer = ShadowStore::open(path, samples_per_route, seed)?;
-        let reader = ShadowStore::open(path, samples_per_route, seed)?;
+    pub fn start(path: &Path, samples_per_route: usize) -> Result<Self, String> {
+        let cfg = || StoreConfig {
+            samples_per_route,
+            // The recorder bounds fields itself (MAX_FIELDS_PER_ROUTE, then `(other)`).
+            max_fields_per_route: MAX_FIELDS_PER_ROUTE + 1,
+            ..StoreConfig::default()
+        };
+        let writer = ShadowStore::open(path, cfg()).map_err(|e| e.to_string())?;
+        let reader = ShadowStore::open(path, cfg()).map_err(|e| e.to_string())?;
         let mut memory: HashMap<String, RouteMemory> = HashMap::new();
         // Restore the bounded field sets and learned noise, so bounds and learning survive restarts.
-        for s in reader.summary()? {
+        for s in reader.summary().map_err(|e| e.to_string())? {
             let m = memory.entry(s.route.clone()).or_default();
             m.fields = reader
-                .fields(&s.route, MAX_FIELDS_PER_ROUTE + 1)?
+                .fields(&s.route, MAX_FIELDS_PER_ROUTE + 1)
+                .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|f| f.pointer)
                 .collect();
-            let learned = reader.learned(&s.route)?;
+            let learned = reader.learned(&s.route).map_err(|e| e.to_string())?;
             for f in learned {
                 for _ in 0..f.count.min(LEARNED_MIN_COUNT) {
                     m.learned.record([f.pointer.clone()]);
@@ -115,7 +118,7 @@ impl Recorder {
         std::thread::Builder::new()
             .name("ficus-shadow-recorder".into())
             .spawn(move || record_loop(writer, rx))
-            .map_err(|e| StoreError::Io(e.to_string()))?;
+            .map_err(|e| e.to_string())?;
         Ok(Recorder {
             tx,
             reader: Arc::new(Mutex::new(reader)),
@@ -274,7 +277,10 @@ fn headers(h: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn convert(o: Observation, redactions: &mut HashMap<Vec<String>, Redaction>) -> store::Observation {
+fn convert(
+    o: Observation,
+    redactions: &mut HashMap<Vec<String>, Redaction>,
+) -> shadow_store::Observation {
     let sample = o.sample.and_then(|s| {
         let s = *s;
         let redaction = match redactions.get(&s.redact) {
@@ -288,13 +294,13 @@ fn convert(o: Observation, redactions: &mut HashMap<Vec<String>, Redaction>) -> 
             method: s.method,
             uri: s.uri,
             headers: headers(&s.request_headers),
-            body: String::from_utf8_lossy(&s.request_body).into_owned(),
+            body: s.request_body.to_vec(),
         };
         let response =
             |(status, h, body, latency): (u16, HeaderMap, Bytes, Duration)| RecordedResponse {
                 status,
                 headers: headers(&h),
-                body: String::from_utf8_lossy(&body).into_owned(),
+                body: body.to_vec(),
                 latency_ms: latency.as_secs_f64() * 1000.0,
             };
         let (mut legacy, mut candidate) = (response(s.legacy), response(s.candidate));
@@ -310,7 +316,7 @@ fn convert(o: Observation, redactions: &mut HashMap<Vec<String>, Redaction>) -> 
             report,
         })
     });
-    store::Observation {
+    shadow_store::Observation {
         route: o.route,
         outcome: outcome(o.outcome),
         at_unix_ms: super::now_ms(),
