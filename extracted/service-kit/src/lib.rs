@@ -19,6 +19,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod identity;
+pub mod main_loop;
 pub mod metrics;
 pub mod pg;
 pub mod server;
