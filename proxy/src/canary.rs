@@ -3,11 +3,13 @@
 //! The cohort key is hashed with the same stable function as shadow sampling
 //! ([`crate::shadow::policy::bucket`]): the same key lands on the same side in every
 //! process and on every machine, and raising `percent` only adds cohorts. `deny` beats
-//! `allow` beats the hash. The override header is honoured only for `override_roles`;
-//! until authentication exists (issue 5) no request has roles, so it is always ignored.
+//! `allow` beats the hash. The override header is honoured only when the verified caller
+//! (its `X-Ficus-Roles`, set by the edge after stripping the client's) has one of
+//! `override_roles`; for anyone else it is ignored.
 
-use http::{HeaderMap, Method};
+use http::{HeaderMap, HeaderName, Method};
 
+use crate::auth::ROLES_HEADER;
 use crate::config::file::CanaryFile;
 use crate::shadow::policy::{Cohort, sampled};
 
@@ -19,6 +21,8 @@ pub struct CanaryPolicy {
     pub fallback: bool,
     pub allow: Vec<String>,
     pub deny: Vec<String>,
+    pub override_header: Option<HeaderName>,
+    pub override_roles: Vec<String>,
 }
 
 /// Which side serves a canary request.
@@ -38,9 +42,9 @@ impl CanaryPolicy {
             ));
         }
         let cohort = match file.cohort.as_deref() {
-            None | Some("subject") => Cohort::ClientIp,
+            None => Cohort::Subject,
             Some(other) => Cohort::parse(other).unwrap_or_else(|e| {
-                errors.push(format!("route {route:?}: canary.{e} (or \"subject\")"));
+                errors.push(format!("route {route:?}: canary.{e}"));
                 Cohort::ClientIp
             }),
         };
@@ -54,12 +58,22 @@ impl CanaryPolicy {
                 true
             }
         };
-        if let Some(h) = &file.override_header {
-            if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
-                errors.push(format!(
-                    "route {route:?}: canary.override_header {h:?} is not a header name"
-                ));
-            }
+        let override_header = match &file.override_header {
+            Some(h) => match HeaderName::from_bytes(h.as_bytes()) {
+                Ok(name) => Some(name),
+                Err(_) => {
+                    errors.push(format!(
+                        "route {route:?}: canary.override_header {h:?} is not a header name"
+                    ));
+                    None
+                }
+            },
+            None => None,
+        };
+        if override_header.is_some() && file.override_roles.is_empty() {
+            errors.push(format!(
+                "route {route:?}: canary.override_header needs override_roles (who may use it)"
+            ));
         }
         if !errors.is_empty() {
             return Err(errors);
@@ -70,11 +84,23 @@ impl CanaryPolicy {
             fallback,
             allow: file.allow.clone(),
             deny: file.deny.clone(),
+            override_header,
+            override_roles: file.override_roles.clone(),
         })
     }
 
-    /// The side for a request with these headers from this client address.
-    pub fn side(&self, headers: &HeaderMap, client_ip: &[u8]) -> Side {
+    /// The side for a request with these headers from this client address. `forced` is the
+    /// value the client sent in `override_header`, read before identity headers were
+    /// stripped (the header is usually an `X-Ficus-*` one).
+    pub fn side(
+        &self,
+        headers: &HeaderMap,
+        client_ip: &[u8],
+        forced: Option<&http::HeaderValue>,
+    ) -> Side {
+        if let Some(side) = forced.and_then(|v| self.overridden(headers, v)) {
+            return side;
+        }
         let key = self.cohort.key(headers, client_ip);
         if self.deny.iter().any(|d| d.as_bytes() == key) {
             return Side::Legacy;
@@ -83,6 +109,24 @@ impl CanaryPolicy {
             return Side::Extracted;
         }
         Side::Legacy
+    }
+}
+
+impl CanaryPolicy {
+    /// The side forced by the override header, for callers with an override role only.
+    fn overridden(&self, headers: &HeaderMap, value: &http::HeaderValue) -> Option<Side> {
+        let roles = headers.get(&ROLES_HEADER)?.to_str().ok()?;
+        if !roles
+            .split(',')
+            .any(|r| self.override_roles.iter().any(|o| o == r))
+        {
+            return None;
+        }
+        match value.as_bytes() {
+            b"legacy" => Some(Side::Legacy),
+            b"extracted" => Some(Side::Extracted),
+            _ => None,
+        }
     }
 }
 
@@ -108,7 +152,7 @@ mod tests {
     fn side(p: &CanaryPolicy, user: &str) -> Side {
         let mut h = HeaderMap::new();
         h.insert("x-user", user.parse().unwrap());
-        p.side(&h, b"ip")
+        p.side(&h, b"ip", None)
     }
 
     #[test]
@@ -169,5 +213,30 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(CanaryPolicy::build("r", &file).unwrap_err().len(), 2);
+    }
+
+    #[test]
+    fn override_header_only_for_override_roles() {
+        let file = CanaryFile {
+            percent: 0.0,
+            override_header: Some("x-ficus-route".into()),
+            override_roles: vec!["staff".into()],
+            ..Default::default()
+        };
+        let p = CanaryPolicy::build("r", &file).unwrap();
+        let forced = http::HeaderValue::from_static("extracted");
+        let mut h = HeaderMap::new();
+        assert_eq!(p.side(&h, b"ip", Some(&forced)), Side::Legacy, "no roles");
+        h.insert(&ROLES_HEADER, "member".parse().unwrap());
+        assert_eq!(p.side(&h, b"ip", Some(&forced)), Side::Legacy, "wrong role");
+        h.insert(&ROLES_HEADER, "member,staff".parse().unwrap());
+        assert_eq!(p.side(&h, b"ip", Some(&forced)), Side::Extracted);
+        let bogus = http::HeaderValue::from_static("somewhere");
+        assert_eq!(p.side(&h, b"ip", Some(&bogus)), Side::Legacy);
+        let no_roles = CanaryFile {
+            override_header: Some("x-ficus-route".into()),
+            ..Default::default()
+        };
+        assert!(CanaryPolicy::build("r", &no_roles).is_err());
     }
 }

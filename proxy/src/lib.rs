@@ -4,11 +4,13 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod auth;
 pub mod breaker;
 pub mod canary;
 pub mod check;
 pub mod config;
 pub mod handoff;
+pub mod limits;
 pub mod metrics;
 pub mod request_id;
 pub mod router;

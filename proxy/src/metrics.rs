@@ -26,6 +26,8 @@ pub struct Metrics {
     shadow_duration: HistogramVec,
     circuit_open: IntGaugeVec,
     circuit_opened: IntCounterVec,
+    rejected: IntCounterVec,
+    pub connections_refused: IntCounter,
 }
 
 /// Shadow outcomes, in the order of [`ShadowMetrics::outcomes`].
@@ -114,6 +116,17 @@ impl Metrics {
             ),
             &["upstream", "kind"],
         ));
+        let rejected = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_rejected_total",
+                "Requests refused at the edge (nothing sent upstream), by reason.",
+            ),
+            &["reason"],
+        ));
+        let connections_refused = must(IntCounter::new(
+            "ficus_connections_refused_total",
+            "Client connections closed at accept because limits.max_connections was reached.",
+        ));
         let reloads = must(IntCounterVec::new(
             Opts::new(
                 "ficus_config_reloads_total",
@@ -180,6 +193,8 @@ impl Metrics {
             Box::new(shadow_duration.clone()),
             Box::new(circuit_open.clone()),
             Box::new(circuit_opened.clone()),
+            Box::new(rejected.clone()),
+            Box::new(connections_refused.clone()),
         ] {
             must(registry.register(c));
         }
@@ -199,7 +214,14 @@ impl Metrics {
             shadow_duration,
             circuit_open,
             circuit_opened,
+            rejected,
+            connections_refused,
         }
+    }
+
+    /// Counts a request refused at the edge. Rare, so the label lookup is fine here.
+    pub fn rejected(&self, reason: &str) {
+        self.rejected.with_label_values(&[reason]).inc();
     }
 
     /// The breaker gauge and counter of one upstream.

@@ -160,7 +160,7 @@ mode = "shadow"
 extracted = "ranking"
 [routes.shadow]
 sample = 1.5
-cohort = "subject"
+cohort = "everyone"
 ignore = ["generated_at", "/items/*/score"]
 redact = ["password"]
 [[routes]]

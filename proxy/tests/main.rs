@@ -13,4 +13,5 @@ mod proxying;
 mod reload;
 mod restart;
 mod routing;
+mod security;
 mod shadow;

@@ -23,6 +23,134 @@ pub struct RoutesFile {
     pub routes: Vec<RouteFile>,
     #[serde(default)]
     pub shadow: ShadowGlobalFile,
+    /// `[auth]`: how tokens are verified. Without it, authentication is off (logged at start).
+    pub auth: Option<AuthFile>,
+    /// `[default]`: the policy of requests that no route claims.
+    #[serde(default)]
+    pub default: DefaultFile,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    /// `[headers]`: response hardening applied to every response.
+    #[serde(default)]
+    pub headers: HeadersFile,
+}
+
+/// `[auth]`: JWT verification and the edge's identity rules (docs/security.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AuthFile {
+    /// Required `iss`; when absent, `iss` is not checked.
+    pub issuer: Option<String>,
+    /// Accepted `aud` values (any of); when empty, `aud` is not checked.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Allow-list of algorithms: "HS256", "RS256", "ES256". Never taken from the token.
+    pub algorithms: Vec<String>,
+    /// JWKS document on disk (relative to routes.toml).
+    pub jwks_file: Option<String>,
+    /// JWKS over HTTP: cached for `jwks_ttl_seconds`, refetched on an unknown `kid` at most
+    /// once per `jwks_min_refresh_seconds`.
+    pub jwks_url: Option<String>,
+    pub jwks_ttl_seconds: Option<u64>,
+    pub jwks_min_refresh_seconds: Option<u64>,
+    /// Public keys in PEM (RSA or EC), relative to routes.toml.
+    #[serde(default)]
+    pub public_key_files: Vec<String>,
+    /// Environment variable holding the HS256 shared secret.
+    pub hs256_secret_env: Option<String>,
+    /// Clock skew allowed on `exp` and `nbf` (default 30).
+    pub leeway_seconds: Option<u64>,
+    /// Cookie that may carry the token (then CSRF rules apply to unsafe methods).
+    pub cookie: Option<String>,
+    /// Origins allowed to send cookie-authenticated unsafe requests.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Roles that pass every `owner` check.
+    #[serde(default)]
+    pub admin_roles: Vec<String>,
+    /// Claim holding the roles: a string or an array of strings (default "roles").
+    pub roles_claim: Option<String>,
+    /// Tokens longer than this are refused before decoding (default 8192).
+    pub max_token_bytes: Option<usize>,
+    /// More client headers to remove on every request (besides `X-Ficus-*`, `X-User-*`).
+    #[serde(default)]
+    pub strip_headers: Vec<String>,
+}
+
+/// How a route treats credentials.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// No token needed; none is verified and no identity is passed on.
+    Public,
+    /// A token is verified when present (a bad one is 401); anonymous requests pass.
+    Optional,
+    /// A valid token is required.
+    #[default]
+    Required,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Public => "public",
+            AuthMode::Optional => "optional",
+            AuthMode::Required => "required",
+        }
+    }
+}
+
+/// `[default]`: policy of the catch-all (requests no route claims).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultFile {
+    pub auth: Option<AuthMode>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub max_body_bytes: Option<u64>,
+    pub content_security_policy: Option<String>,
+}
+
+/// `[limits]`: request limits enforced before anything is forwarded.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    /// Request head size (request line + headers), 431 beyond (default 32768).
+    pub max_header_bytes: Option<usize>,
+    /// Number of request headers, 431 beyond (default 100).
+    pub max_headers: Option<usize>,
+    /// Request target length, 414 beyond (default 8192).
+    pub max_uri_bytes: Option<usize>,
+    /// Default request body limit for every route, 413 beyond (default: none).
+    pub max_body_bytes: Option<u64>,
+    /// Time to receive a request head; the connection is closed after it (default 10000).
+    pub header_read_timeout_ms: Option<u64>,
+    /// Longest wait for the next piece of a request body, 408 after it (default 30000).
+    pub body_read_timeout_ms: Option<u64>,
+    /// Client connections served at once per process; more are closed at accept (default 10000).
+    pub max_connections: Option<usize>,
+    /// Requests per client address (token bucket).
+    pub per_client: Option<RateFile>,
+    /// Requests per authenticated subject (token bucket).
+    pub per_subject: Option<RateFile>,
+}
+
+/// A token-bucket rate: `requests_per_second` sustained, `burst` at once.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateFile {
+    pub requests_per_second: f64,
+    pub burst: Option<u32>,
+}
+
+/// `[headers]`: security headers on every response.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HeadersFile {
+    /// Default `Content-Security-Policy` (default "default-src 'none'; frame-ancestors 'none'").
+    pub content_security_policy: Option<String>,
+    /// Set to false to leave responses as the upstream sent them (default true).
+    pub harden: Option<bool>,
 }
 
 /// `[shadow]`: process-wide settings of shadow traffic.
@@ -110,6 +238,17 @@ pub struct RouteFile {
     pub shadow: Option<ShadowFile>,
     pub canary: Option<CanaryFile>,
     pub verify: Option<VerifyFile>,
+    /// "public" | "optional" | "required" (default: required).
+    pub auth: Option<AuthMode>,
+    /// The caller needs any of these roles (403 otherwise).
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Path parameter that must equal the token subject, unless the caller has an admin role.
+    pub owner: Option<String>,
+    /// Request body limit of this route (413 beyond).
+    pub max_body_bytes: Option<u64>,
+    /// This route's `Content-Security-Policy` (overrides `[headers]`).
+    pub content_security_policy: Option<String>,
 }
 
 /// `[routes.verify]`: with `mode = "extracted"`, keep comparing against legacy for a sample

@@ -13,9 +13,11 @@ use http::{HeaderValue, Method};
 use ipnet::IpNet;
 
 use super::error::{ConfigError, ConfigErrors, line_of};
-use super::file::{Mode, RouteFile, RoutesFile};
+use super::file::{AuthMode, Mode, RouteFile, RoutesFile};
+use crate::auth::{Access, AuthConfig, harden};
 use crate::breaker::Breaker;
 use crate::canary::CanaryPolicy;
+use crate::limits::Limits;
 use crate::metrics::{Metrics, RouteMetrics, UpstreamMetrics};
 use crate::router::{self, Methods, PathPattern, Rule};
 use crate::shadow::ShadowPolicy;
@@ -65,6 +67,8 @@ pub struct Route {
     pub canary_compare: Option<Arc<ShadowPolicy>>,
     /// Reverse-shadow policy of `[routes.verify]`, used when `mode = "extracted"`.
     pub verify: Option<Arc<ShadowPolicy>>,
+    /// Who may call the route.
+    pub access: Access,
 }
 
 impl Rule for Route {
@@ -104,6 +108,13 @@ pub struct RouteTable {
     pub routes: Vec<Route>,
     /// Metrics of requests that no route claims.
     pub default_metrics: RouteMetrics,
+    /// Access policy of requests that no route claims (`[default]`).
+    pub default_access: Access,
+    /// `[auth]`; `None` means authentication is off.
+    pub auth: Option<AuthConfig>,
+    pub limits: Limits,
+    /// Whether responses get the hardening headers (`[headers] harden`).
+    pub harden: bool,
     /// The file as validated, for the admin API and `ficus check`.
     pub file: RoutesFile,
 }
@@ -122,6 +133,9 @@ pub struct RouteMatch<'t> {
     pub canary_compare: Option<&'t Arc<ShadowPolicy>>,
     /// With `mode = "extracted"` and `[routes.verify]`: the policy and the legacy upstream.
     pub verify: Option<(&'t Arc<ShadowPolicy>, &'t Arc<Upstream>)>,
+    pub access: &'t Access,
+    /// The route's pattern (none for the catch-all), for path parameters.
+    pub pattern: Option<&'t PathPattern>,
 }
 
 impl RouteTable {
@@ -154,6 +168,8 @@ impl RouteTable {
                         }
                         _ => None,
                     },
+                    access: &r.access,
+                    pattern: Some(&r.pattern),
                 }
             }
             None => RouteMatch {
@@ -165,6 +181,8 @@ impl RouteTable {
                 canary: None,
                 canary_compare: None,
                 verify: None,
+                access: &self.default_access,
+                pattern: None,
             },
         }
     }
@@ -240,6 +258,56 @@ impl RouteTable {
             drain_idle: ms(file.server.drain_idle_ms, Duration::from_secs(1)),
             client_idle_timeout: ms(file.server.client_idle_timeout_ms, Duration::from_secs(60)),
         };
+
+        let dir = source.parent().unwrap_or(Path::new("."));
+        let auth = match &file.auth {
+            Some(a) => match AuthConfig::build(a, dir) {
+                Ok(a) => Some(a),
+                Err(messages) => {
+                    let line = lines.key(&["auth"]);
+                    for m in messages {
+                        err(line, m);
+                    }
+                    None
+                }
+            },
+            None => None,
+        };
+        let limits = match Limits::build(&file.limits) {
+            Ok(l) => Some(l),
+            Err(messages) => {
+                let line = lines.key(&["limits"]);
+                for m in messages {
+                    err(line, m);
+                }
+                None
+            }
+        };
+        let default_csp = match &file.headers.content_security_policy {
+            Some(csp) => HeaderValue::from_str(csp).unwrap_or_else(|_| {
+                err(
+                    lines.key(&["headers", "content_security_policy"]),
+                    "headers.content_security_policy is not a valid header value".into(),
+                );
+                HeaderValue::from_static(harden::DEFAULT_CSP)
+            }),
+            None => HeaderValue::from_static(harden::DEFAULT_CSP),
+        };
+        let has_auth = file.auth.is_some();
+        let default_access = build_access(
+            "[default]",
+            AccessSpec {
+                auth: file.default.auth,
+                roles: &file.default.roles,
+                owner: None,
+                max_body: file.default.max_body_bytes.or(file.limits.max_body_bytes),
+                csp: file.default.content_security_policy.as_deref(),
+            },
+            None,
+            has_auth,
+            &default_csp,
+            &mut |m| err(lines.key(&["default"]), m),
+        );
 
         let mut upstreams = Vec::new();
         for (name, u) in &file.upstreams {
@@ -459,6 +527,20 @@ impl RouteTable {
                 Some(v) => comparison(Some(v.sample), "verify", &mut err),
                 None => None,
             };
+            let access = build_access(
+                &format!("route {name:?}"),
+                AccessSpec {
+                    auth: r.auth,
+                    roles: &r.roles,
+                    owner: r.owner.as_deref(),
+                    max_body: r.max_body_bytes.or(file.limits.max_body_bytes),
+                    csp: r.content_security_policy.as_deref(),
+                },
+                pattern.as_ref(),
+                has_auth,
+                &default_csp,
+                &mut |m| err(at("auth"), m),
+            );
             let (Some(pattern), Ok(methods)) = (pattern, methods) else {
                 continue;
             };
@@ -502,10 +584,13 @@ impl RouteTable {
                 shadow,
                 canary_compare,
                 verify,
+                access,
             });
         }
 
-        let (Some(listen), Some(legacy), true) = (listen, legacy, errors.is_empty()) else {
+        let (Some(listen), Some(legacy), Some(limits), true) =
+            (listen, legacy, limits, errors.is_empty())
+        else {
             if errors.is_empty() {
                 // Unreachable in practice: every None above pushed an error. Keep the invariant "never empty".
                 errors.push(ConfigError {
@@ -534,8 +619,85 @@ impl RouteTable {
             upstreams,
             legacy,
             routes,
+            default_access,
+            auth,
+            limits,
+            harden: file.headers.harden.unwrap_or(true),
             file,
         })
+    }
+}
+
+/// The access keys of a route or of `[default]`.
+struct AccessSpec<'a> {
+    auth: Option<AuthMode>,
+    roles: &'a [String],
+    owner: Option<&'a str>,
+    max_body: Option<u64>,
+    csp: Option<&'a str>,
+}
+
+/// Checks an access policy. Without `[auth]`, authentication is off: an omitted `auth`
+/// means public, and asking for more is an error (there is nothing to verify with).
+fn build_access(
+    who: &str,
+    spec: AccessSpec<'_>,
+    pattern: Option<&PathPattern>,
+    has_auth: bool,
+    default_csp: &HeaderValue,
+    err: &mut dyn FnMut(String),
+) -> Access {
+    let auth = match (spec.auth, has_auth) {
+        (Some(mode), true) => mode,
+        (None, true) => AuthMode::Required,
+        (None | Some(AuthMode::Public), false) => AuthMode::Public,
+        (Some(mode), false) => {
+            err(format!(
+                "{who}: auth = \"{}\" needs an [auth] table to verify tokens with; add [auth] or use auth = \"public\"",
+                mode.as_str()
+            ));
+            AuthMode::Public
+        }
+    };
+    if !spec.roles.is_empty() && auth == AuthMode::Public {
+        err(format!(
+            "{who}: roles need an authenticated caller; set auth = \"required\" (and an [auth] table)"
+        ));
+    }
+    if let Some(owner) = spec.owner {
+        if auth == AuthMode::Public {
+            err(format!(
+                "{who}: owner = {owner:?} needs an authenticated caller; set auth = \"required\" (and an [auth] table)"
+            ));
+        }
+        if let Some(p) = pattern {
+            let named = p
+                .segments()
+                .iter()
+                .any(|s| matches!(s, router::Segment::Param(n) if &**n == owner));
+            if !named {
+                err(format!(
+                    "{who}: owner = {owner:?} is not a {{param}} of path {:?}",
+                    p.as_str()
+                ));
+            }
+        }
+    }
+    let csp = match spec.csp {
+        Some(c) => HeaderValue::from_str(c).unwrap_or_else(|_| {
+            err(format!(
+                "{who}: content_security_policy is not a valid header value"
+            ));
+            default_csp.clone()
+        }),
+        None => default_csp.clone(),
+    };
+    Access {
+        auth,
+        roles: spec.roles.to_vec(),
+        owner: spec.owner.map(str::to_owned),
+        max_body: spec.max_body,
+        csp,
     }
 }
 

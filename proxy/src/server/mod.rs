@@ -85,7 +85,9 @@ fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Resu
         .build()?;
     rt.block_on(async move {
         let listener = TcpListener::from_std(listener)?;
-        let builder = Arc::new(Builders::new());
+        // Rebuilt when a reload changes the table, so `[limits]` apply to new connections.
+        let mut built_for = shared.table.load_full();
+        let mut builder = Arc::new(Builders::new(&built_for.limits));
         let mut phase = shared.phase();
         let mut conns = JoinSet::new();
         let flusher = tokio::spawn(async {
@@ -102,6 +104,18 @@ fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Resu
                 Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        let table = shared.table.load();
+                        if !Arc::ptr_eq(&table, &built_for) {
+                            built_for = arc_swap::Guard::into_inner(table);
+                            builder = Arc::new(Builders::new(&built_for.limits));
+                        }
+                        let open = usize::try_from(shared.metrics.connections.get()).unwrap_or(0);
+                        if open >= built_for.limits.max_connections {
+                            // Closed at once: cheaper for everyone than a queue that times out.
+                            shared.metrics.connections_refused.inc();
+                            drop(stream);
+                            continue;
+                        }
                         conns.spawn(serve(stream, peer, builder.clone(), shared.clone()));
                     }
                     Err(e) => {
@@ -145,11 +159,18 @@ struct Builders {
 }
 
 impl Builders {
-    fn new() -> Self {
+    fn new(limits: &crate::limits::Limits) -> Self {
         let mut h1 = http1::Builder::new();
-        h1.timer(TokioTimer::new()).keep_alive(true);
+        h1.timer(TokioTimer::new())
+            .keep_alive(true)
+            // Over either limit hyper answers 431 and closes; a head not received in time
+            // (slowloris) closes the connection.
+            .max_headers(limits.max_headers)
+            .max_header_size(limits.max_header_bytes)
+            .header_read_timeout(limits.header_read_timeout);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
-        h2.timer(TokioTimer::new());
+        h2.timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
         Builders {
             http1: h1,
             http2: h2,

@@ -4,6 +4,7 @@
 //! on this path panics on client input; every response carries `X-Request-Id`; failures
 //! of an upstream become a small JSON 502/504, never a dropped connection.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,12 +15,12 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::{ResponseBody, UpstreamBody};
+use super::body::{BodyFault, ClientBody, ResponseBody, UpstreamBody};
 use super::headers::{self, Peer};
 use crate::config::RouteTable;
 use crate::state::Shared;
 use crate::upstream::{self, UpstreamError};
-use crate::{access_log, canary, request_id, shadow};
+use crate::{access_log, auth, canary, request_id, shadow};
 
 static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static(request_id::HEADER);
 
@@ -42,153 +43,299 @@ pub async fn handle(
     let shared = &ctx.shared;
     let table = shared.table.load_full();
     prune_pools_after_reload(&table);
-    let matched = table.route(req.method(), req.uri().path());
-    let mut upstream = matched.upstream;
-    let mut route_metrics = matched.metrics;
-    // Canary: the cohort decides the side; safe requests sent to the extracted side may
-    // fall back to legacy.
-    let mut fallback_to = None;
-    if let Some((policy, extracted, metrics)) = matched.canary {
-        let skip = policy.fallback && extracted.breaker.is_open();
-        if !skip && policy.side(req.headers(), ctx.peer.ip.as_bytes()) == canary::Side::Extracted {
-            if policy.fallback && canary::retryable(req.method()) {
-                fallback_to = Some(matched.upstream);
-            }
-            upstream = extracted;
-            route_metrics = metrics;
-        }
-    }
-
     let request_id = match req.headers().get(&X_REQUEST_ID) {
         Some(v) if request_id::is_acceptable(v) => v.clone(),
         _ => request_id::generate(),
     };
-    let client_version = req.version();
-    // One pass over the names decides whether any removal work is needed at all (an
-    // upgrade request has an `Upgrade` header, so it needs cleaning too).
-    let needs_cleaning = req.headers().keys().any(headers::needs_cleaning);
-    let upgrade = needs_cleaning && headers::is_upgrade(client_version, req.headers());
     let method = req.method().clone();
+    let client_version = req.version();
 
-    // Build the upstream request in place.
-    let host_header = req.headers().get(header::HOST).cloned();
-    let has_host_header = host_header.is_some();
-    let host = host_header.or_else(|| {
-        req.uri()
-            .authority()
-            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    // The edge checks that need no route: the path, once normalised, is the only spelling
+    // routed, checked and forwarded.
+    let early = match auth::path::normalise(req.uri().path()) {
+        Ok(Cow::Borrowed(_)) => None,
+        Ok(Cow::Owned(path)) => {
+            let pq = match req.uri().query() {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            match PathAndQuery::try_from(pq) {
+                Ok(pq) => {
+                    *req.uri_mut() = Uri::from(pq);
+                    None
+                }
+                Err(_) => Some(Reject::new(
+                    StatusCode::BAD_REQUEST,
+                    "bad_path",
+                    "invalid path",
+                )),
+            }
+        }
+        Err(e) => Some(Reject::new(
+            StatusCode::BAD_REQUEST,
+            e.reason(),
+            "invalid path",
+        )),
+    }
+    .or_else(|| {
+        let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+        (len > table.limits.max_uri_bytes).then(|| {
+            Reject::new(
+                StatusCode::URI_TOO_LONG,
+                "uri_too_long",
+                "request target too long",
+            )
+        })
     });
-
-    {
-        let h = req.headers_mut();
-        // Room for the headers added below, so the map grows (and rehashes) once at most.
-        h.reserve(8);
-        if needs_cleaning {
-            headers::strip_hop_by_hop(h, upgrade);
-            h.remove(header::EXPECT);
-            // Identity and shadow markers come from ficus only; a client cannot claim them.
-            headers::strip_ficus_headers(h);
-        }
-        headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
-        headers::add_via(h, client_version);
-        h.insert(&X_REQUEST_ID, request_id.clone());
-        if upstream.rewrite_host {
-            h.insert(header::HOST, upstream.authority_header.clone());
-        } else if let (Some(host), false) = (&host, has_host_header) {
-            // HTTP/2 clients send `:authority`, not Host.
-            h.insert(header::HOST, host.clone());
-        }
-    }
-    if req.uri().scheme().is_some() || req.uri().authority().is_some() {
-        let pq = req
-            .uri()
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/"));
-        *req.uri_mut() = Uri::from(pq);
-    }
-    *req.version_mut() = Version::HTTP_11;
+    let matched = table.route(&method, req.uri().path());
+    let mut upstream = matched.upstream;
+    let mut route_metrics = matched.metrics;
     let path_for_log = shared
         .access_log
         .and_then(|_| req.uri().path_and_query().cloned());
+    let mut authenticated = false;
 
-    let mut tap = None;
-    let result = if upgrade {
-        // Boxed: rare, and it would otherwise enlarge every request's future.
-        Box::pin(forward_upgrade(req, upstream)).await
-    } else {
-        let mut req = req.map(UpstreamBody::Incoming);
-        // What to mirror where: (policy, target of the copy, copy goes to legacy).
-        let mirror = if let Some((policy, candidate)) = matched.shadow {
-            Some((policy, candidate, false))
-        } else if let Some((policy, legacy)) = matched.verify {
-            Some((policy, legacy, true))
-        } else if let (Some(policy), Some((_, extracted, _))) =
-            (matched.canary_compare, matched.canary)
-        {
-            if Arc::ptr_eq(upstream, extracted) {
-                Some((policy, matched.upstream, true))
-            } else {
-                Some((policy, extracted, false))
+    let mut resp = 'resp: {
+        if let Some(reject) = early {
+            break 'resp reject.response(&request_id, shared);
+        }
+        // The override header of a canary is read before X-Ficus-* headers are stripped.
+        let forced = matched
+            .canary
+            .and_then(|(p, ..)| p.override_header.as_ref())
+            .and_then(|h| req.headers().get(h).cloned());
+        // Identity hygiene: whatever the client claims about itself goes.
+        auth::strip_identity(
+            req.headers_mut(),
+            table.auth.as_ref().map_or(&[], |a| &a.strip_headers),
+        );
+        let verdict = auth::check(
+            table.auth.as_ref(),
+            matched.access,
+            &method,
+            req.headers(),
+            |name| {
+                matched
+                    .pattern
+                    .and_then(|p| p.captures(req.uri().path()))
+                    .and_then(|caps| caps.into_iter().find(|(n, _)| *n == name))
+                    .map(|(_, v)| v.to_owned())
+            },
+        )
+        .await;
+        let identity = match verdict {
+            Ok(v) => v.identity,
+            Err(denied) => {
+                tracing::info!(target: "ficus::auth", route = matched.name, reason = denied.reason(), request_id = ?request_id, "request refused");
+                let mut r = Reject::new(denied.status(), denied.reason(), denied.message());
+                r.www_authenticate = denied.www_authenticate();
+                break 'resp r.response(&request_id, shared);
             }
-        } else {
-            None
         };
-        if let Some((policy, target, reverse)) = mirror {
-            let legacy = if reverse { target } else { upstream };
-            tap = shadow::begin(
-                matched.name,
-                policy,
-                target,
-                legacy,
-                &shared.shadow,
-                &mut req,
-                ctx.peer.ip.as_bytes(),
-                &request_id,
-                reverse,
-            );
-        }
-        match fallback_to {
-            None => upstream::send(upstream, req, start).await,
-            Some(legacy) => {
-                let retry =
-                    Box::pin(canary_send(upstream, legacy, req, host.as_ref(), start)).await;
-                if retry.1 {
-                    upstream = legacy;
-                    route_metrics = matched.metrics;
-                }
-                retry.0
+        if let Some(limit) = &table.limits.per_client {
+            if let Err(wait) = limit.check(&ctx.peer.addr.ip()) {
+                break 'resp Reject::rate_limited(wait).response(&request_id, shared);
             }
         }
-    };
+        if let (Some(limit), Some(id)) = (&table.limits.per_subject, &identity) {
+            if let Err(wait) = limit.check(&id.subject) {
+                break 'resp Reject::rate_limited(wait).response(&request_id, shared);
+            }
+        }
+        let declared_len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if let (Some(max), Some(len)) = (matched.access.max_body, declared_len) {
+            if len > max {
+                // Refused before reading: hyper then closes the connection rather than
+                // draining a body nobody wants.
+                break 'resp Reject::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    "request body too large",
+                )
+                .response(&request_id, shared);
+            }
+        }
+        if let Some(id) = &identity {
+            auth::inject(req.headers_mut(), id);
+            authenticated = true;
+        }
 
-    let mut resp = match result {
-        Ok(resp) => {
-            let mut resp = match tap {
-                Some(tap) => tap.legacy(resp),
-                None => resp.map(ResponseBody::Incoming),
-            };
-            let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-            resp.headers_mut().reserve(3);
-            headers::strip_hop_by_hop(resp.headers_mut(), switching);
-            headers::add_via(resp.headers_mut(), Version::HTTP_11);
-            resp
-        }
-        Err(e) => {
-            if let Some(tap) = tap {
-                tap.failed();
+        // Canary: the cohort decides the side; safe requests sent to the extracted side may
+        // fall back to legacy.
+        let mut fallback_to = None;
+        if let Some((policy, extracted, metrics)) = matched.canary {
+            let skip = policy.fallback && extracted.breaker.is_open();
+            if !skip
+                && policy.side(req.headers(), ctx.peer.ip.as_bytes(), forced.as_ref())
+                    == canary::Side::Extracted
+            {
+                if policy.fallback && canary::retryable(req.method()) {
+                    fallback_to = Some(matched.upstream);
+                }
+                upstream = extracted;
+                route_metrics = metrics;
             }
-            tracing::warn!(
-                target: "ficus::upstream",
-                upstream = %upstream.name,
-                kind = e.kind(),
-                request_id = ?request_id,
-                error = %e,
-                "upstream exchange failed"
-            );
-            error_response(&e, &request_id)
+        }
+
+        // One pass over the names decides whether any removal work is needed at all (an
+        // upgrade request has an `Upgrade` header, so it needs cleaning too).
+        let needs_cleaning = req.headers().keys().any(headers::needs_cleaning);
+        let upgrade = needs_cleaning && headers::is_upgrade(client_version, req.headers());
+
+        // Build the upstream request in place.
+        let host_header = req.headers().get(header::HOST).cloned();
+        let has_host_header = host_header.is_some();
+        let host = host_header.or_else(|| {
+            req.uri()
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+
+        {
+            let h = req.headers_mut();
+            // Room for the headers added below, so the map grows (and rehashes) once at most.
+            h.reserve(8);
+            if needs_cleaning {
+                headers::strip_hop_by_hop(h, upgrade);
+                h.remove(header::EXPECT);
+            }
+            headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
+            headers::add_via(h, client_version);
+            h.insert(&X_REQUEST_ID, request_id.clone());
+            if upstream.rewrite_host {
+                h.insert(header::HOST, upstream.authority_header.clone());
+            } else if let (Some(host), false) = (&host, has_host_header) {
+                // HTTP/2 clients send `:authority`, not Host.
+                h.insert(header::HOST, host.clone());
+            }
+        }
+        if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+            let pq = req
+                .uri()
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| PathAndQuery::from_static("/"));
+            *req.uri_mut() = Uri::from(pq);
+        }
+        *req.version_mut() = Version::HTTP_11;
+
+        let mut tap = None;
+        let mut fault = None;
+        let result = if upgrade {
+            // Boxed: rare, and it would otherwise enlarge every request's future.
+            Box::pin(forward_upgrade(req, upstream)).await
+        } else {
+            let mut req = req.map(|body| {
+                if http_body::Body::is_end_stream(&body) {
+                    UpstreamBody::Incoming(body)
+                } else {
+                    let body = ClientBody::new(
+                        body,
+                        table.limits.body_read_timeout,
+                        matched.access.max_body,
+                    );
+                    fault = Some(body.fault());
+                    UpstreamBody::Client(body)
+                }
+            });
+            // What to mirror where: (policy, target of the copy, copy goes to legacy).
+            let mirror = if let Some((policy, candidate)) = matched.shadow {
+                Some((policy, candidate, false))
+            } else if let Some((policy, legacy)) = matched.verify {
+                Some((policy, legacy, true))
+            } else if let (Some(policy), Some((_, extracted, _))) =
+                (matched.canary_compare, matched.canary)
+            {
+                if Arc::ptr_eq(upstream, extracted) {
+                    Some((policy, matched.upstream, true))
+                } else {
+                    Some((policy, extracted, false))
+                }
+            } else {
+                None
+            };
+            if let Some((policy, target, reverse)) = mirror {
+                let legacy = if reverse { target } else { upstream };
+                tap = shadow::begin(
+                    matched.name,
+                    policy,
+                    target,
+                    legacy,
+                    &shared.shadow,
+                    &mut req,
+                    ctx.peer.ip.as_bytes(),
+                    &request_id,
+                    reverse,
+                );
+            }
+            match fallback_to {
+                None => upstream::send(upstream, req, start).await,
+                Some(legacy) => {
+                    let retry =
+                        Box::pin(canary_send(upstream, legacy, req, host.as_ref(), start)).await;
+                    if retry.1 {
+                        upstream = legacy;
+                        route_metrics = matched.metrics;
+                    }
+                    retry.0
+                }
+            }
+        };
+
+        match result {
+            Ok(resp) => {
+                let mut resp = match tap {
+                    Some(tap) => tap.legacy(resp),
+                    None => resp.map(ResponseBody::Incoming),
+                };
+                let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                resp.headers_mut().reserve(8);
+                headers::strip_hop_by_hop(resp.headers_mut(), switching);
+                headers::add_via(resp.headers_mut(), Version::HTTP_11);
+                resp
+            }
+            Err(e) => {
+                if let Some(tap) = tap {
+                    tap.failed();
+                }
+                // A body Ficus cut short is the client's fault, not the upstream's.
+                match fault.and_then(|f| f.get()) {
+                    Some(BodyFault::Timeout) => Reject::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "body_timeout",
+                        "request body not received in time",
+                    )
+                    .closing()
+                    .response(&request_id, shared),
+                    Some(BodyFault::TooLarge) => Reject::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body_too_large",
+                        "request body too large",
+                    )
+                    .closing()
+                    .response(&request_id, shared),
+                    None => {
+                        tracing::warn!(
+                            target: "ficus::upstream",
+                            upstream = %upstream.name,
+                            kind = e.kind(),
+                            request_id = ?request_id,
+                            error = %e,
+                            "upstream exchange failed"
+                        );
+                        error_response(&e, &request_id)
+                    }
+                }
+            }
         }
     };
+    if table.harden {
+        auth::harden::apply(resp.headers_mut(), &matched.access.csp, authenticated);
+    }
     if shared.is_draining()
         && client_version != Version::HTTP_2
         && resp.status() != StatusCode::SWITCHING_PROTOCOLS
@@ -219,6 +366,61 @@ pub async fn handle(
     }
     resp.headers_mut().insert(&X_REQUEST_ID, request_id);
     Ok(resp)
+}
+
+/// A request refused at the edge: nothing was (or will be) sent upstream.
+struct Reject {
+    status: StatusCode,
+    reason: &'static str,
+    message: &'static str,
+    www_authenticate: Option<HeaderValue>,
+    retry_after: Option<u64>,
+    close: bool,
+}
+
+impl Reject {
+    fn new(status: StatusCode, reason: &'static str, message: &'static str) -> Self {
+        Reject {
+            status,
+            reason,
+            message,
+            www_authenticate: None,
+            retry_after: None,
+            close: false,
+        }
+    }
+
+    fn rate_limited(wait: std::time::Duration) -> Self {
+        let mut r = Reject::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests",
+        );
+        r.retry_after = Some(crate::limits::retry_after(wait));
+        r
+    }
+
+    /// Ends the connection after the response (the request's framing can't be trusted).
+    fn closing(mut self) -> Self {
+        self.close = true;
+        self
+    }
+
+    fn response(self, request_id: &HeaderValue, shared: &Shared) -> Response<ResponseBody> {
+        shared.metrics.rejected(self.reason);
+        let mut resp = json_error(self.status, self.message, request_id);
+        let h = resp.headers_mut();
+        if let Some(v) = self.www_authenticate {
+            h.insert(header::WWW_AUTHENTICATE, v);
+        }
+        if let Some(secs) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.close {
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        resp
+    }
 }
 
 /// Sends a safe canary request to the extracted side; on a connect failure, an exchange

@@ -84,7 +84,12 @@ pub fn begin(
     reverse: bool,
 ) -> Option<Tap> {
     // Outside the sample: not a shadow request at all, so nothing is counted.
-    if !policy::sampled(policy.cohort.key(req.headers(), client_ip), policy.sample) {
+    // The verified subject when there is one (issue #4), else the configured cohort.
+    let key = match req.headers().get(&crate::auth::SUBJECT_HEADER) {
+        Some(subject) => subject.as_bytes(),
+        None => policy.cohort.key(req.headers(), client_ip),
+    };
+    if !policy::sampled(key, policy.sample) {
         return None;
     }
     let safe = is_safe(req.method());
@@ -112,7 +117,7 @@ pub fn begin(
         headers.insert(&IDEMPOTENCY_KEY, request_id.clone());
     }
     let body_rx = match std::mem::replace(req.body_mut(), UpstreamBody::Empty) {
-        UpstreamBody::Incoming(b) if !http_body::Body::is_end_stream(&b) => {
+        UpstreamBody::Client(b) if !http_body::Body::is_end_stream(&b) => {
             let (tee, rx) = Tee::new(b, policy.max_body);
             *req.body_mut() = UpstreamBody::Tee(tee);
             Some(rx)

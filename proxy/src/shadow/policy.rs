@@ -21,6 +21,8 @@ pub const DEFAULT_LEARN_SAMPLE: f64 = 0.05;
 /// across requests and across proxy instances.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cohort {
+    /// The verified subject (`X-Ficus-Subject`), else the client address.
+    Subject,
     Header(HeaderName),
     Cookie(String),
     ClientIp,
@@ -30,6 +32,9 @@ impl Cohort {
     pub fn parse(s: &str) -> Result<Self, String> {
         if s == "client_ip" {
             return Ok(Cohort::ClientIp);
+        }
+        if s == "subject" {
+            return Ok(Cohort::Subject);
         }
         if let Some(name) = s.strip_prefix("header:") {
             return HeaderName::from_bytes(name.as_bytes())
@@ -47,7 +52,7 @@ impl Cohort {
             return Err(format!("cohort {s:?}: {name:?} is not a cookie name"));
         }
         Err(format!(
-            "cohort {s:?} must be \"client_ip\", \"header:NAME\" or \"cookie:NAME\""
+            "cohort {s:?} must be \"subject\", \"client_ip\", \"header:NAME\" or \"cookie:NAME\""
         ))
     }
 
@@ -56,6 +61,9 @@ impl Cohort {
     pub fn key<'a>(&self, headers: &'a HeaderMap, client_ip: &'a [u8]) -> &'a [u8] {
         let found = match self {
             Cohort::ClientIp => None,
+            Cohort::Subject => headers
+                .get(&crate::auth::SUBJECT_HEADER)
+                .map(|v| v.as_bytes()),
             Cohort::Header(name) => headers.get(name).map(|v| v.as_bytes()),
             Cohort::Cookie(name) => headers
                 .get_all(COOKIE)
@@ -228,7 +236,10 @@ mod tests {
         assert_eq!(Cohort::parse("cookie:sid").unwrap().key(&h, b"ip"), b"abc");
         assert_eq!(Cohort::parse("cookie:none").unwrap().key(&h, b"ip"), b"ip");
         assert_eq!(Cohort::parse("client_ip").unwrap().key(&h, b"ip"), b"ip");
-        assert!(Cohort::parse("subject").is_err());
+        assert_eq!(Cohort::parse("subject").unwrap().key(&h, b"ip"), b"ip");
+        h.insert(&crate::auth::SUBJECT_HEADER, "42".parse().unwrap());
+        assert_eq!(Cohort::parse("subject").unwrap().key(&h, b"ip"), b"42");
+        assert!(Cohort::parse("everyone").is_err());
         assert!(Cohort::parse("header:bad header").is_err());
     }
 }

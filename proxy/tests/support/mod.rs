@@ -289,6 +289,11 @@ async fn respond(
         return Ok(resp);
     }
     let mut resp = json(serde_json::Value::Null);
+    // Headers that leak the stack; the proxy removes them.
+    resp.headers_mut()
+        .insert("server", "Apache/2.2.3 (Legacy)".parse().unwrap());
+    resp.headers_mut()
+        .insert("x-powered-by", "PHP/5.4".parse().unwrap());
     // Hop-by-hop headers an upstream might send; the proxy must not pass them on.
     resp.headers_mut()
         .insert("keep-alive", "timeout=5".parse().unwrap());
@@ -342,8 +347,31 @@ impl TestProxy {
         p
     }
 
+    /// Like [`TestProxy::start`], with files written next to routes.toml first.
+    pub fn start_with_files(routes: &str, files: &[(&str, &[u8])]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        for (name, bytes) in files {
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        let config = dir.join("routes.toml");
+        std::fs::write(&config, routes).unwrap();
+        let mut p = Self::spawn(&config, &[]);
+        p._tmp = Some(tmp);
+        p
+    }
+
     /// Starts `ficus run` on an existing config, with extra arguments.
     pub fn spawn(config: &Path, extra: &[&str]) -> Self {
+        Self::spawn_full(config, extra, &[])
+    }
+
+    /// Starts `ficus run` on an existing config with extra environment variables.
+    pub fn spawn_env(config: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn_full(config, &[], env)
+    }
+
+    fn spawn_full(config: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let threads: &[&str] = if extra.contains(&"--threads") {
             &[]
         } else {
@@ -355,6 +383,7 @@ impl TestProxy {
             .args(threads)
             .args(extra)
             .env("FICUS_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -1,0 +1,260 @@
+//! Path normalisation: one canonical spelling of a request path, computed once before
+//! routing, and the only spelling the upstream ever sees.
+//!
+//! Rules (docs/security.md, "Paths"):
+//! - percent-encoded unreserved characters (`A-Z a-z 0-9 - . _ ~`) are decoded; every
+//!   other escape is kept, with upper-case hex;
+//! - `.` and `..` segments are resolved (RFC 3986 §5.2.4, `..` never climbs above `/`),
+//!   and runs of `/` are merged; a trailing `/` is kept;
+//! - refused (400): an encoded `/` or `\`, a literal `\`, NUL, bytes that are not UTF-8
+//!   once decoded, an escape left after one decode (`%252e`), `;` path parameters, a
+//!   malformed escape, a path that does not start with `/`.
+//!
+//! Pure: no I/O, no allocation when the path is already canonical (the common case).
+
+use std::borrow::Cow;
+
+/// Why a path was refused. The message never contains the path itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("encoded slash in path")]
+    EncodedSlash,
+    #[error("backslash in path")]
+    Backslash,
+    #[error("NUL in path")]
+    Nul,
+    #[error("path is not UTF-8 once decoded")]
+    InvalidUtf8,
+    #[error("double percent-encoding in path")]
+    DoubleEncoding,
+    #[error("path parameters (;) are not accepted")]
+    PathParameter,
+    #[error("malformed percent-encoding in path")]
+    BadEscape,
+    #[error("path must start with /")]
+    NotAbsolute,
+}
+
+impl PathError {
+    /// Short label for metrics and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            PathError::EncodedSlash => "encoded_slash",
+            PathError::Backslash => "backslash",
+            PathError::Nul => "nul",
+            PathError::InvalidUtf8 => "invalid_utf8",
+            PathError::DoubleEncoding => "double_encoding",
+            PathError::PathParameter => "path_parameter",
+            PathError::BadEscape => "bad_escape",
+            PathError::NotAbsolute => "not_absolute",
+        }
+    }
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `path` is already canonical: no escapes, no `;` or `\`, no empty, `.` or `..`
+/// segment (but a trailing slash).
+fn is_canonical(path: &[u8]) -> bool {
+    if path.first() != Some(&b'/') {
+        return false;
+    }
+    let mut seg_start = 1;
+    for i in 1..=path.len() {
+        let end = i == path.len();
+        let b = if end { b'/' } else { path[i] };
+        match b {
+            b'%' | b';' | b'\\' | 0 => return false,
+            b'/' => {
+                let seg = &path[seg_start..i];
+                if (seg.is_empty() && !end) || seg == b"." || seg == b".." {
+                    return false;
+                }
+                seg_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    true
+}
+
+/// The canonical form of `path` (the path component only, without the query).
+pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
+    let bytes = path.as_bytes();
+    if path == "*" || is_canonical(bytes) {
+        // `*` is the target of `OPTIONS *`; it routes nowhere special and is passed on.
+        return Ok(Cow::Borrowed(path));
+    }
+    if bytes.first() != Some(&b'/') {
+        return Err(PathError::NotAbsolute);
+    }
+
+    // Pass 1: escapes. `out` keeps the spelling sent upstream; `decoded` is fully decoded,
+    // only to check that the path is UTF-8.
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                let (Some(hi), Some(lo)) = (
+                    bytes.get(i + 1).copied().and_then(hex),
+                    bytes.get(i + 2).copied().and_then(hex),
+                ) else {
+                    return Err(PathError::BadEscape);
+                };
+                let c = hi << 4 | lo;
+                match c {
+                    b'/' => return Err(PathError::EncodedSlash),
+                    b'\\' => return Err(PathError::Backslash),
+                    0 => return Err(PathError::Nul),
+                    b'%' => {
+                        // `%25` followed by two hex digits decodes to another escape.
+                        let next_is_escape = bytes.get(i + 3).copied().and_then(hex).is_some()
+                            && bytes.get(i + 4).copied().and_then(hex).is_some();
+                        if next_is_escape {
+                            return Err(PathError::DoubleEncoding);
+                        }
+                        out.extend_from_slice(b"%25");
+                    }
+                    c if is_unreserved(c) => out.push(c),
+                    c => {
+                        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+                        out.extend_from_slice(&[
+                            b'%',
+                            HEX[usize::from(c >> 4)],
+                            HEX[usize::from(c & 15)],
+                        ]);
+                    }
+                }
+                decoded.push(c);
+                i += 3;
+            }
+            b'\\' => return Err(PathError::Backslash),
+            b';' => return Err(PathError::PathParameter),
+            0 => return Err(PathError::Nul),
+            _ => {
+                out.push(b);
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    if std::str::from_utf8(&decoded).is_err() {
+        return Err(PathError::InvalidUtf8);
+    }
+
+    // Pass 2: segments. Empty segments merge, `.` vanishes, `..` removes its parent.
+    let mut segments: Vec<&[u8]> = Vec::new();
+    let mut trailing_slash = false;
+    for seg in out[1..].split(|&b| b == b'/') {
+        trailing_slash = false;
+        match seg {
+            b"" => trailing_slash = true,
+            b"." => trailing_slash = true,
+            b".." => {
+                segments.pop();
+                trailing_slash = true;
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut canonical = Vec::with_capacity(out.len());
+    for s in &segments {
+        canonical.push(b'/');
+        canonical.extend_from_slice(s);
+    }
+    if canonical.is_empty() || trailing_slash {
+        canonical.push(b'/');
+    }
+    // Only ASCII went in: every non-ASCII byte is still an escape.
+    String::from_utf8(canonical)
+        .map(Cow::Owned)
+        .map_err(|_| PathError::InvalidUtf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(input: &str) -> String {
+        match normalise(input) {
+            Ok(p) => p.into_owned(),
+            Err(e) => panic!("{input:?} refused: {e}"),
+        }
+    }
+
+    #[test]
+    fn canonical_paths_are_borrowed() {
+        for p in ["/", "/api/users/1", "/api/users/1/", "/a-b_c~d.e/f", "*"] {
+            assert!(matches!(normalise(p), Ok(Cow::Borrowed(_))), "{p}");
+        }
+    }
+
+    #[test]
+    fn equivalent_spellings_become_one() {
+        let cases = [
+            ("/api//users///1", "/api/users/1"),
+            ("/api/./users/1", "/api/users/1"),
+            ("/api/x/../users/1", "/api/users/1"),
+            ("/api/users/%31", "/api/users/1"),
+            ("/api/%75sers/1", "/api/users/1"),
+            ("/api/users/1/.", "/api/users/1/"),
+            ("/api/users/1/..", "/api/users/"),
+            ("/api/users/%2e%2E/2", "/api/2"),
+            ("/../../etc", "/etc"),
+            ("/..", "/"),
+            ("//", "/"),
+            ("/a/%7e", "/a/~"),
+            ("/a/%c3%a9", "/a/%C3%A9"),
+            ("/a/%20b", "/a/%20b"),
+            ("/a/%25", "/a/%25"),
+            ("/a/%3b", "/a/%3B"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(ok(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn dangerous_spellings_are_refused() {
+        let cases = [
+            ("/api/users/1%2f..%2f2", PathError::EncodedSlash),
+            ("/api/users%2F2", PathError::EncodedSlash),
+            ("/api/users/1%5c2", PathError::Backslash),
+            ("/api\\users", PathError::Backslash),
+            ("/api/%00", PathError::Nul),
+            ("/api/%ff", PathError::InvalidUtf8),
+            ("/api/%c3", PathError::InvalidUtf8),
+            ("/api/%252e%252e/x", PathError::DoubleEncoding),
+            ("/api/%252F", PathError::DoubleEncoding),
+            ("/api/users;jsessionid=1", PathError::PathParameter),
+            ("/api/%zz", PathError::BadEscape),
+            ("/api/%4", PathError::BadEscape),
+            ("api/users", PathError::NotAbsolute),
+        ];
+        for (input, want) in cases {
+            assert_eq!(normalise(input), Err(want), "{input}");
+        }
+    }
+
+    #[test]
+    fn output_is_a_fixed_point() {
+        for p in ["/a//b/../c/%7e/%c3%a9/", "/x/./%2e/y", "/%41%42/../%43"] {
+            let once = ok(p);
+            assert_eq!(ok(&once), once, "{p}");
+        }
+    }
+}
