@@ -751,3 +751,140 @@ async fn tokens_minted_by_pyjwt_interoperate() {
     }
     assert_eq!(legacy.count(), 3);
 }
+
+/// A JWKS endpoint whose document can be swapped, counting fetches.
+struct JwksServer {
+    addr: std::net::SocketAddr,
+    doc: std::sync::Arc<std::sync::Mutex<String>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    async fn start(doc: String) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let doc = std::sync::Arc::new(std::sync::Mutex::new(doc));
+        let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (d, f) = (doc.clone(), fetches.clone());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (d, f) = (d.clone(), f.clone());
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |_req| {
+                        f.fetch_add(1, Ordering::SeqCst);
+                        let body = d.lock().unwrap().clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::<
+                                bytes::Bytes,
+                            >::from(
+                                body
+                            )))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        JwksServer { addr, doc, fetches }
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+fn jwks_with(kids: &[&str]) -> String {
+    let all: Value = serde_json::from_slice(JWKS).unwrap();
+    let keys: Vec<Value> = all["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| kids.contains(&k["kid"].as_str().unwrap()))
+        .cloned()
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_url_is_cached_and_refetched_for_new_kids_at_most_once_per_interval() {
+    let legacy = TestUpstream::start("legacy").await;
+    let jwks = JwksServer::start(jwks_with(&["ec-1"])).await;
+    let with_url = |min_refresh: u64| {
+        secured(&legacy, "").replace(
+            "jwks_file = \"jwks.json\"",
+            &format!(
+                "jwks_url = \"http://{}/.well-known/jwks.json\"\njwks_ttl_seconds = 3600\njwks_min_refresh_seconds = {min_refresh}",
+                jwks.addr
+            ),
+        )
+    };
+    let c = client();
+    let mut h = Header::new(Algorithm::ES256);
+    h.kid = Some("ec-1".into());
+    let ec = bearer(
+        &encode(
+            &h,
+            &claims("7", &[]),
+            &EncodingKey::from_ec_pem(EC_PRIVATE).unwrap(),
+        )
+        .unwrap(),
+    );
+    let rsa = bearer(&token("7", &[]));
+    let user = |p: &TestProxy| p.url("/api/users/7");
+
+    // Refetch allowed on every unknown kid (min_refresh = 0).
+    let eager = TestProxy::start(&with_url(0));
+    assert_eq!(
+        call(&c, user(&eager), &[("authorization", &ec)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        call(&c, user(&eager), &[("authorization", &ec)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(jwks.fetches(), 1, "cached for the TTL");
+    *jwks.doc.lock().unwrap() = jwks_with(&["ec-1", "rsa-1"]);
+    assert_eq!(
+        call(&c, user(&eager), &[("authorization", &rsa)])
+            .await
+            .status,
+        200,
+        "key rotation picked up"
+    );
+    assert_eq!(jwks.fetches(), 2);
+    assert_eq!(
+        call(&c, user(&eager), &[("authorization", &rsa)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(jwks.fetches(), 2, "known kid: no fetch");
+    drop(eager);
+
+    // A fresh process, at most one refetch per hour: unknown kids cannot hammer the IdP.
+    *jwks.doc.lock().unwrap() = jwks_with(&["ec-1"]);
+    let careful = TestProxy::start(&with_url(3600));
+    for _ in 0..5 {
+        assert_eq!(
+            call(&c, user(&careful), &[("authorization", &rsa)])
+                .await
+                .status,
+            401
+        );
+    }
+    assert_eq!(jwks.fetches(), 3, "one fetch for five unknown-kid tokens");
+    assert_eq!(
+        call(&c, user(&careful), &[("authorization", &ec)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(legacy.count(), 5);
+}

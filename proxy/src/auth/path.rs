@@ -257,4 +257,119 @@ mod tests {
             assert_eq!(ok(&once), once, "{p}");
         }
     }
+
+    mod properties {
+        use super::super::normalise;
+        use crate::router::{self, Methods, PathPattern, Rule};
+        use http::Method;
+        use proptest::prelude::*;
+
+        struct R(PathPattern, Methods);
+        impl Rule for R {
+            fn pattern(&self) -> &PathPattern {
+                &self.0
+            }
+            fn methods(&self) -> &Methods {
+                &self.1
+            }
+        }
+
+        fn table() -> Vec<R> {
+            let mut rules: Vec<R> = [
+                "/api/users/{user_id}",
+                "/api/users/{user_id}/{*rest}",
+                "/api/users/me",
+                "/api/content/top",
+                "/api/content/{id}",
+                "/{*rest}",
+            ]
+            .iter()
+            .map(|p| R(PathPattern::parse(p).expect("pattern"), None))
+            .collect();
+            router::sort_by_specificity(&mut rules);
+            rules
+        }
+
+        /// The routing decision: which rule, with which parameters.
+        fn decide(rules: &[R], path: &str) -> Option<(usize, Vec<(String, String)>)> {
+            let i = router::route(rules, &Method::GET, path)?;
+            let caps = rules[i].0.captures(path)?;
+            Some((
+                i,
+                caps.into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ))
+        }
+
+        fn segment() -> impl Strategy<Value = String> {
+            prop_oneof![
+                Just("api".to_owned()),
+                Just("users".to_owned()),
+                Just("content".to_owned()),
+                Just("top".to_owned()),
+                Just("me".to_owned()),
+                "[0-9]{1,3}",
+                "[a-zA-Z0-9._~-]{1,6}".prop_filter("not a dot segment", |s| s != "." && s != ".."),
+            ]
+        }
+
+        /// One way to spell a segment: some characters percent-encoded, in either case.
+        fn spell(seg: &str, encode: &[bool], upper: bool) -> String {
+            seg.bytes()
+                .zip(encode.iter().cycle())
+                .map(|(b, &e)| {
+                    if e {
+                        if upper {
+                            format!("%{b:02X}")
+                        } else {
+                            format!("%{b:02x}")
+                        }
+                    } else {
+                        char::from(b).to_string()
+                    }
+                })
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            #[test]
+            fn equivalent_spellings_get_the_same_route_and_decision(
+                segments in prop::collection::vec(segment(), 1..6),
+                encode in prop::collection::vec(any::<bool>(), 1..8),
+                upper in any::<bool>(),
+                noise in prop::collection::vec(0u8..4, 6),
+                detour in "[a-z]{1,4}",
+            ) {
+                let canonical = format!("/{}", segments.join("/"));
+                let mut alt = String::new();
+                for (i, seg) in segments.iter().enumerate() {
+                    match noise[i % noise.len()] {
+                        0 => alt.push('/'),
+                        1 => alt.push_str("//"),
+                        2 => alt.push_str("/./"),
+                        _ => alt.push_str(&format!("/{detour}/../")),
+                    }
+                    alt.push_str(&spell(seg, &encode, upper));
+                }
+                let want = normalise(&canonical).map(|p| p.into_owned());
+                prop_assert_eq!(want.as_deref(), Ok(canonical.as_str()));
+                let got = normalise(&alt).map(|p| p.into_owned());
+                prop_assert_eq!(&got, &want, "{} vs {}", alt, canonical);
+                let rules = table();
+                let got = got.expect("accepted");
+                prop_assert_eq!(decide(&rules, &got), decide(&rules, &canonical));
+            }
+
+            #[test]
+            fn normalising_never_panics_and_is_idempotent(path in "/[ -~]{0,40}") {
+                if let Ok(once) = normalise(&path) {
+                    let twice = normalise(&once).map(|p| p.into_owned());
+                    prop_assert_eq!(twice.as_deref(), Ok(&*once));
+                }
+            }
+        }
+    }
 }
