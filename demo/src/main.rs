@@ -63,6 +63,24 @@ struct Plan {
     extracted: Vec<(String, SocketAddr)>,
 }
 
+/// File in the data directory holding the legacy's JWT secret, read by the proxy.
+const JWT_SECRET_FILE: &str = "legacy-jwt-secret";
+
+/// Writes a secret readable by the owner only.
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    f.write_all(secret.as_bytes())
+        .with_context(|| format!("write {}", path.display()))
+}
+
 /// The extracted services the demo runs, by their upstream name in routes.toml.
 const SERVICES: [&str; 3] = ["ranking", "subscriptions", "preferences"];
 
@@ -71,6 +89,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .with_context(|| format!("create {}", cli.data_dir.display()))?;
     let db = cli.data_dir.join("fitness.db");
     ensure_data(&db, cli.seed, cli.users)?;
+    // The proxy verifies the legacy's own tokens (routes.toml: auth.hs256_secret_file).
+    let legacy_config = fitness_legacy::Config::from_env();
+    write_secret(
+        &cli.data_dir.join(JWT_SECRET_FILE),
+        &legacy_config.jwt_secret,
+    )?;
     let plan = plan(&cli)?;
 
     let services = tokio::runtime::Builder::new_multi_thread()
@@ -80,7 +104,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     let legacy = services.block_on(async {
         let conn = fitness_data::schema::open(&db)?;
-        let state = fitness_legacy::AppState::new(conn, fitness_legacy::Config::from_env());
+        let state = fitness_legacy::AppState::new(conn, legacy_config);
         fitness_legacy::start(state, plan.legacy)
             .await
             .with_context(|| format!("start legacy on {}", plan.legacy))
@@ -283,6 +307,16 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
             if let toml::Value::Table(t) = up {
                 t.insert("url".into(), format!("http://{at}").into());
             }
+        }
+    }
+    // The copy lives in the data directory: point the secret file at it.
+    if let Some(toml::Value::Table(auth)) = doc.get_mut("auth") {
+        if auth.contains_key("hs256_secret_file") {
+            let abs = std::path::absolute(cli.data_dir.join(JWT_SECRET_FILE))?;
+            auth.insert(
+                "hs256_secret_file".into(),
+                abs.to_string_lossy().into_owned().into(),
+            );
         }
     }
     let routes_file = cli.data_dir.join("routes.ephemeral.toml");

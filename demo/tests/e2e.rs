@@ -159,8 +159,9 @@ fn demo_stack_serves_through_the_proxy_and_stops() {
 }
 
 /// With every route flipped to its extracted service, each service answers through the
-/// proxy (they require the identity ficus will inject, so without it they answer 401 in
-/// their own words), and a client cannot forge that identity.
+/// proxy for the caller's own data: the proxy verifies the legacy-issued token and injects
+/// the identity the services require. Without a token, with a forged identity header, or
+/// for someone else's id, the proxy refuses before any service sees the request.
 #[test]
 fn each_extracted_service_answers_through_the_proxy() {
     let dir = tempfile::tempdir().unwrap();
@@ -174,18 +175,68 @@ fn each_extracted_service_answers_through_the_proxy() {
     let demo = start(&routes, dir.path());
     let (status, body) = get(&format!("{}/api/content/top?limit=2", demo.proxy));
     assert_eq!(status, 200, "{body}");
-    for path in ["/api/users/7/subscription", "/api/users/7/preferences"] {
-        let (status, body) = get(&format!("{}{path}", demo.proxy));
-        assert_eq!(status, 401, "{path}: {body}");
+    let (status, body) = post_json(
+        &format!("{}/api/auth/login", demo.proxy),
+        r#"{"email":"user7@fitness.example","password":"password7"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let login: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let bearer = format!("Authorization: Bearer {}", login["token"].as_str().unwrap());
+    for (route, path) in [
+        ("subscription", "/api/users/7/subscription"),
+        ("preferences", "/api/users/7/preferences"),
+    ] {
+        let (status, body) = get_with(&format!("{}{path}", demo.proxy), &bearer);
+        assert!(status == 200 || status == 404, "{path}: {status} {body}");
         assert!(
-            body.contains("x-ficus-subject"),
-            "{path} answered by the extracted service: {body}"
+            !body.contains("x-ficus-subject"),
+            "{path}: the service got the verified identity: {body}"
         );
+        let (status, _) = get(&format!("{}{path}", demo.proxy));
+        assert_eq!(status, 401, "{path}: no token");
         let (status, _) = get_with(&format!("{}{path}", demo.proxy), "X-Ficus-Subject: 7");
-        assert_eq!(
-            status, 401,
-            "{path}: a client-sent identity header must not reach the service"
+        assert_eq!(status, 401, "{path}: a client-sent identity is not a token");
+        let other = path.replace("/7/", "/8/");
+        let (status, _) = get_with(&format!("{}{other}", demo.proxy), &bearer);
+        assert_eq!(status, 403, "{other}: someone else's data");
+        // The extracted side answered the one authorised request.
+        let (_, metrics) = get(&format!("{}/metrics", demo.admin));
+        let answered = metrics.lines().any(|l| {
+            l.starts_with("ficus_requests_total{")
+                && l.contains(&format!("route=\"{route}\""))
+                && !l.contains("upstream=\"legacy\"")
+                && !l.contains("upstream=\"ficus\"")
+                && !l.ends_with(" 0")
+        });
+        assert!(
+            answered,
+            "{route} not answered by its extracted service:\n{metrics}"
         );
     }
     demo.stop();
+}
+
+/// A minimal HTTP/1.1 POST of a JSON body over std.
+fn post_json(url: &str, body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
 }

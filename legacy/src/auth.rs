@@ -17,6 +17,8 @@ use crate::state::{AppState, JWT_TTL_SECS};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "legacy_session";
+/// Name of the cookie that carries the login JWT (for the web app).
+pub const TOKEN_COOKIE: &str = "fitness_token";
 
 /// Claims of the JWTs the legacy issues.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,13 +64,18 @@ pub fn verify_jwt(secret: &str, token: &str) -> Result<Claims, ApiError> {
 
 /// The value of the session cookie, if the request has one.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name`, if the request has one.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
         .filter(|v| !v.is_empty())
 }
@@ -118,6 +125,20 @@ impl FromRequestParts<AppState> for Identity {
                     "session cookie is unknown or expired; log in again".into(),
                 ));
             }
+        }
+        if let (Some(token), None) = (cookie(&parts.headers, TOKEN_COOKIE), bearer(&parts.headers))
+        {
+            let claims = verify_jwt(&state.config.jwt_secret, &token)?;
+            let user_id = claims.sub.parse().map_err(|_| {
+                ApiError::Unauthorized(format!(
+                    "invalid token cookie: subject {:?} is not a user id",
+                    claims.sub
+                ))
+            })?;
+            return Ok(Self {
+                user_id,
+                method: AuthMethod::Cookie,
+            });
         }
         if let Some(token) = bearer(&parts.headers) {
             let claims = verify_jwt(&state.config.jwt_secret, token)?;

@@ -161,3 +161,45 @@ async fn no_credentials_or_a_forged_jwt_is_401() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn login_also_sets_the_jwt_as_a_cookie_which_authenticates() {
+    let t = TestLegacy::start().await;
+    let res = t
+        .http
+        .post(t.url("/api/auth/login"))
+        .json(&json!({"email": "user5@fitness.example", "password": "password5"}))
+        .send()
+        .await
+        .unwrap();
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(cookies[0].starts_with("legacy_session="));
+    let (_, body) = json(res).await;
+    let token = body["token"].as_str().unwrap();
+    assert!(
+        cookies[1].starts_with(&format!("fitness_token={token};")),
+        "{cookies:?}"
+    );
+    let res = t
+        .http
+        .get(t.url("/api/users/5/favorites"))
+        .header("cookie", format!("fitness_token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = t
+        .http
+        .get(t.url("/api/users/5/favorites"))
+        .header("cookie", "fitness_token=forged.jwt.value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+}

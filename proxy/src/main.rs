@@ -27,6 +27,40 @@ enum Command {
     /// Shadow traffic tools.
     #[command(subcommand)]
     Shadow(ShadowCommand),
+    /// Probe every route the way an attacker would (no token, forged tokens, other
+    /// users' ids, cross-site writes, spoofed identity, scripts); exit 1 on any failure.
+    Audit(AuditArgs),
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The routes file describing the routes to probe.
+    #[arg(long, short, default_value = "routes.toml")]
+    config: PathBuf,
+    /// Base URL to probe, e.g. http://127.0.0.1:8080 (Ficus, or an app directly).
+    #[arg(long)]
+    target: String,
+    /// Subject to mint a token for; give two: the attacker, then the victim.
+    #[arg(long = "token-for")]
+    token_for: Vec<String>,
+    /// RS256/ES256 private key (PEM) to mint with, when [auth] has no HS256 secret.
+    #[arg(long)]
+    signing_key: Option<PathBuf>,
+    /// `kid` header of minted tokens.
+    #[arg(long)]
+    kid: Option<String>,
+    /// Role claim value of minted tokens.
+    #[arg(long, default_value = "member")]
+    role: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    format: AuditFormat,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum AuditFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -85,6 +119,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Run(args)) => run(args),
+        Some(Command::Audit(args)) => audit(&args),
         Some(Command::Shadow(ShadowCommand::Export { route, out, config })) => {
             match ficus::shadow::export(&config, &route, &out) {
                 Ok(n) => {
@@ -134,6 +169,40 @@ fn run(args: RunArgs) -> ExitCode {
             tracing::error!("{e:#}");
             eprintln!("ficus: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn audit(args: &AuditArgs) -> ExitCode {
+    let opts = ficus::audit::Options {
+        config: args.config.clone(),
+        target: args.target.trim_end_matches('/').to_owned(),
+        tokens_for: args.token_for.clone(),
+        signing_key: args.signing_key.clone(),
+        kid: args.kid.clone(),
+        role: args.role.clone(),
+    };
+    match ficus::audit::run(&opts) {
+        Ok(report) => {
+            match args.format {
+                AuditFormat::Text => print!("{}", ficus::audit::render_text(&report)),
+                AuditFormat::Json => match serde_json::to_string_pretty(&report) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            }
+            if report.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

@@ -24,10 +24,21 @@ fn check(text: &str) -> (i32, String) {
 
 #[test]
 fn the_repository_routes_file_is_valid() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../routes.toml");
+    // Checked beside the secret file the demo writes (demo-data/legacy-jwt-secret).
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../routes.toml")).unwrap();
+    let path = dir.path().join("routes.toml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::create_dir(dir.path().join("demo-data")).unwrap();
+    std::fs::write(
+        dir.path().join("demo-data/legacy-jwt-secret"),
+        fitness_legacy::state::DEFAULT_JWT_SECRET,
+    )
+    .unwrap();
     let out = Command::new(ficus_bin())
         .arg("check")
-        .arg(path)
+        .arg(&path)
         .output()
         .unwrap();
     assert!(

@@ -4,14 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use fitness_data::models::Role;
 use fitness_data::password::verify_password;
 use fitness_data::queries;
 use fitness_data::time::{Timestamp, now_unix};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{SESSION_COOKIE, issue_jwt, session_cookie};
+use crate::auth::{SESSION_COOKIE, TOKEN_COOKIE, issue_jwt, session_cookie};
 use crate::error::ApiError;
 use crate::extract::LaxJson;
 use crate::state::{AppState, JWT_TTL_SECS, SESSION_TTL_SECS};
@@ -79,7 +79,16 @@ pub async fn login(
     };
     // No SameSite, no Secure: part of the CSRF hole (docs/legacy.md).
     let cookie = format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Max-Age={SESSION_TTL_SECS}");
-    Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+    // The same JWT as a cookie, for the web app (and for the edge, which can verify it).
+    let jwt_cookie = format!(
+        "{TOKEN_COOKIE}={}; Path=/; HttpOnly; Max-Age={JWT_TTL_SECS}",
+        body.token
+    );
+    Ok((
+        AppendHeaders([(SET_COOKIE, cookie), (SET_COOKIE, jwt_cookie)]),
+        Json(body),
+    )
+        .into_response())
 }
 
 /// `POST /api/auth/logout`: ends the cookie's session (if any) and clears the cookie. Always 204.

@@ -145,10 +145,11 @@ impl AuthConfig {
         let sources = usize::from(file.jwks_file.is_some())
             + usize::from(file.jwks_url.is_some())
             + usize::from(!file.public_key_files.is_empty())
-            + usize::from(file.hs256_secret_env.is_some());
+            + usize::from(file.hs256_secret_env.is_some())
+            + usize::from(file.hs256_secret_file.is_some());
         if sources == 0 {
             errors.push(
-                "auth needs keys: set jwks_file, jwks_url, public_key_files or hs256_secret_env"
+                "auth needs keys: set jwks_file, jwks_url, public_key_files, hs256_secret_env or hs256_secret_file"
                     .into(),
             );
         }
@@ -184,29 +185,45 @@ impl AuthConfig {
                 )),
             }
         }
-        if let Some(var) = &file.hs256_secret_env {
-            match std::env::var(var) {
+        let secrets = [
+            (
+                "hs256_secret_env",
+                file.hs256_secret_env.as_ref().map(|var| {
+                    std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))
+                }),
+            ),
+            (
+                "hs256_secret_file",
+                file.hs256_secret_file.as_ref().map(|f| {
+                    let path = dir.join(f);
+                    std::fs::read_to_string(&path)
+                        .map(|s| s.trim_end_matches(['\r', '\n']).to_owned())
+                        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                }),
+            ),
+        ];
+        for (key, secret) in secrets {
+            let Some(secret) = secret else { continue };
+            match secret {
                 Ok(secret) if secret.len() >= 32 => {
                     match jsonwebtoken::DecodingKey::from_secret(secret.as_bytes()) {
-                        Ok(key) => keys.keys.push(jwt::Key {
+                        Ok(k) => keys.keys.push(jwt::Key {
                             kid: None,
                             alg: Some(Algorithm::HS256),
-                            key,
+                            key: k,
                         }),
-                        Err(e) => errors.push(format!("auth.hs256_secret_env {var}: {e}")),
+                        Err(e) => errors.push(format!("auth.{key}: {e}")),
                     }
                 }
                 Ok(_) => errors.push(format!(
-                    "auth.hs256_secret_env: ${var} is shorter than 32 bytes; use a longer random secret"
+                    "auth.{key}: the secret is shorter than 32 bytes; use a longer random secret"
                 )),
-                Err(_) => errors.push(format!(
-                    "auth.hs256_secret_env: environment variable {var} is not set"
-                )),
+                Err(e) => errors.push(format!("auth.{key}: {e}")),
             }
             if !algorithms.contains(&Algorithm::HS256) {
-                errors.push(
-                    "auth.hs256_secret_env is set but \"HS256\" is not in auth.algorithms".into(),
-                );
+                errors.push(format!(
+                    "auth.{key} is set but \"HS256\" is not in auth.algorithms"
+                ));
             }
         }
         let source = match &file.jwks_url {

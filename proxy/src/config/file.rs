@@ -58,6 +58,8 @@ pub struct AuthFile {
     pub public_key_files: Vec<String>,
     /// Environment variable holding the HS256 shared secret.
     pub hs256_secret_env: Option<String>,
+    /// File holding the HS256 shared secret (relative to routes.toml; trailing newline ignored).
+    pub hs256_secret_file: Option<String>,
     /// Clock skew allowed on `exp` and `nbf` (default 30).
     pub leeway_seconds: Option<u64>,
     /// Cookie that may carry the token (then CSRF rules apply to unsafe methods).
@@ -249,6 +251,10 @@ pub struct RouteFile {
     pub max_body_bytes: Option<u64>,
     /// This route's `Content-Security-Policy` (overrides `[headers]`).
     pub content_security_policy: Option<String>,
+    /// A concrete path `ficus audit` probes for this route (`{param}`s filled in by the
+    /// audit), for patterns whose `{*rest}` needs a real resource, e.g.
+    /// "/api/users/{user_id}/favorites".
+    pub audit_path: Option<String>,
 }
 
 /// `[routes.verify]`: with `mode = "extracted"`, keep comparing against legacy for a sample

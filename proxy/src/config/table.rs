@@ -25,6 +25,8 @@ use crate::shadow::ShadowPolicy;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(30_000);
 pub const DEFAULT_MAX_IDLE_PER_THREAD: usize = 256;
+/// Upstream label of responses Ficus produced itself (edge refusals).
+pub const EDGE_UPSTREAM: &str = "ficus";
 /// Route name used in metrics and logs for requests no route claims.
 pub const DEFAULT_ROUTE: &str = "_default";
 
@@ -59,6 +61,8 @@ pub struct Route {
     /// The extracted upstream named by the route, if any.
     pub extracted: Option<usize>,
     pub metrics: RouteMetrics,
+    /// Metrics of requests Ficus answered itself (refused at the edge): upstream "ficus".
+    pub edge_metrics: RouteMetrics,
     /// Shadow policy, when `mode = "shadow"`.
     pub shadow: Option<Arc<ShadowPolicy>>,
     /// Canary policy and the extracted side's metrics, when `mode = "canary"`.
@@ -108,6 +112,7 @@ pub struct RouteTable {
     pub routes: Vec<Route>,
     /// Metrics of requests that no route claims.
     pub default_metrics: RouteMetrics,
+    pub default_edge_metrics: RouteMetrics,
     /// Access policy of requests that no route claims (`[default]`).
     pub default_access: Access,
     /// `[auth]`; `None` means authentication is off.
@@ -125,6 +130,8 @@ pub struct RouteMatch<'t> {
     pub mode: Mode,
     pub upstream: &'t Arc<Upstream>,
     pub metrics: &'t RouteMetrics,
+    /// Where requests refused at the edge are counted (upstream label "ficus").
+    pub edge_metrics: &'t RouteMetrics,
     /// With `mode = "shadow"`: the policy and the candidate upstream.
     pub shadow: Option<(&'t Arc<ShadowPolicy>, &'t Arc<Upstream>)>,
     /// With `mode = "canary"`: the policy, the extracted upstream and its metrics.
@@ -149,6 +156,7 @@ impl RouteTable {
                     mode: r.mode,
                     upstream: &self.upstreams[r.target],
                     metrics: &r.metrics,
+                    edge_metrics: &r.edge_metrics,
                     shadow: match (&r.shadow, r.extracted) {
                         (Some(p), Some(e)) if r.mode == Mode::Shadow => {
                             Some((p, &self.upstreams[e]))
@@ -177,6 +185,7 @@ impl RouteTable {
                 mode: Mode::Legacy,
                 upstream: &self.upstreams[self.legacy],
                 metrics: &self.default_metrics,
+                edge_metrics: &self.default_edge_metrics,
                 shadow: None,
                 canary: None,
                 canary_compare: None,
@@ -570,6 +579,7 @@ impl RouteTable {
             routes.push(Route {
                 name: name.clone(),
                 metrics: metrics.route(name, &upstreams[target].name, r.mode.as_str()),
+                edge_metrics: metrics.route(name, EDGE_UPSTREAM, r.mode.as_str()),
                 pattern,
                 methods,
                 mode: r.mode,
@@ -609,6 +619,11 @@ impl RouteTable {
             version,
             loaded_at: SystemTime::now(),
             source: source.to_owned(),
+            default_edge_metrics: metrics.route(
+                DEFAULT_ROUTE,
+                EDGE_UPSTREAM,
+                Mode::Legacy.as_str(),
+            ),
             default_metrics: metrics.route(
                 DEFAULT_ROUTE,
                 &upstreams[legacy].name,

@@ -333,6 +333,12 @@ pub async fn handle(
             }
         }
     };
+    let mut upstream_name = upstream.name.as_str();
+    if resp.extensions().get::<EdgeAnswer>().is_some() {
+        // Refused at the edge: no upstream's numbers should carry it.
+        route_metrics = matched.edge_metrics;
+        upstream_name = crate::config::table::EDGE_UPSTREAM;
+    }
     if table.harden {
         auth::harden::apply(resp.headers_mut(), &matched.access.csp, authenticated);
     }
@@ -354,7 +360,7 @@ pub async fn handle(
             &access_log::Entry {
                 route: matched.name,
                 mode: matched.mode.as_str(),
-                upstream: &upstream.name,
+                upstream: upstream_name,
                 method: method.as_str(),
                 path: path.path(),
                 status,
@@ -367,6 +373,10 @@ pub async fn handle(
     resp.headers_mut().insert(&X_REQUEST_ID, request_id);
     Ok(resp)
 }
+
+/// Marks a response Ficus produced itself because it refused the request.
+#[derive(Clone, Copy)]
+struct EdgeAnswer;
 
 /// A request refused at the edge: nothing was (or will be) sent upstream.
 struct Reject {
@@ -419,6 +429,7 @@ impl Reject {
         if self.close {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
+        resp.extensions_mut().insert(EdgeAnswer);
         resp
     }
 }
