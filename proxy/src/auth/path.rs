@@ -155,6 +155,15 @@ pub fn normalise(path: &str) -> Result<Cow<'_, str>, PathError> {
     if std::str::from_utf8(&decoded).is_err() {
         return Err(PathError::InvalidUtf8);
     }
+    // Decoding unreserved characters can complete an escape after a `%25` (`%25e%33` ->
+    // `%25e3`): judge double encoding on the result too, so the output is a fixed point
+    // and no upstream that decodes twice sees a different path.
+    if out
+        .windows(5)
+        .any(|w| w[..3] == *b"%25" && hex(w[3]).is_some() && hex(w[4]).is_some())
+    {
+        return Err(PathError::DoubleEncoding);
+    }
 
     // Pass 2: segments. Empty segments merge, `.` vanishes, `..` removes its parent.
     let mut segments: Vec<&[u8]> = Vec::new();
@@ -240,6 +249,8 @@ mod tests {
             ("/api/%c3", PathError::InvalidUtf8),
             ("/api/%252e%252e/x", PathError::DoubleEncoding),
             ("/api/%252F", PathError::DoubleEncoding),
+            // Found by the fuzzer: the escape is completed by a decoded unreserved digit.
+            ("/a/e%25e%33/", PathError::DoubleEncoding),
             ("/api/users;jsessionid=1", PathError::PathParameter),
             ("/api/%zz", PathError::BadEscape),
             ("/api/%4", PathError::BadEscape),
