@@ -13,7 +13,7 @@ pub fn check(path: &Path) -> Result<String, ConfigErrors> {
 }
 
 pub fn render(table: &RouteTable) -> String {
-    let rows: Vec<[String; 5]> = table
+    let rows: Vec<[String; 6]> = table
         .routes
         .iter()
         .map(|r| {
@@ -27,10 +27,11 @@ pub fn render(table: &RouteTable) -> String {
                 r.pattern.as_str().to_owned(),
                 r.mode.as_str().to_owned(),
                 table.upstreams[r.target].name.clone(),
+                access(&r.access),
             ]
         })
         .collect();
-    let header = ["NAME", "METHODS", "PATH", "MODE", "TARGET"].map(String::from);
+    let header = ["NAME", "METHODS", "PATH", "MODE", "TARGET", "ACCESS"].map(String::from);
     let mut widths = header.clone().map(|h| h.len());
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -56,8 +57,28 @@ pub fn render(table: &RouteTable) -> String {
     let legacy = &table.upstreams[table.legacy];
     let _ = writeln!(
         out,
-        "unmatched requests -> {} ({})",
-        legacy.name, legacy.url
+        "unmatched requests -> {} ({}), {}",
+        legacy.name,
+        legacy.url,
+        access(&table.default_access)
     );
+    if table.auth.is_none() {
+        let _ = writeln!(
+            out,
+            "warning: no [auth] table: authentication is off and every route is public"
+        );
+    }
     out
+}
+
+/// `auth`, then roles and owner when set: "required roles=coach owner=user_id".
+fn access(a: &crate::auth::Access) -> String {
+    let mut s = a.auth.as_str().to_owned();
+    if !a.roles.is_empty() {
+        s.push_str(&format!(" roles={}", a.roles.join(",")));
+    }
+    if let Some(o) = &a.owner {
+        s.push_str(&format!(" owner={o}"));
+    }
+    s
 }

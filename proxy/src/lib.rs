@@ -115,6 +115,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
                 threads = opts.threads,
                 "ficus listening"
             );
+            if table.auth.is_none() {
+                tracing::warn!(
+                    "no [auth] table: authentication is off and every route is public (docs/security.md)"
+                );
+            }
         }
         let why = loop {
             tokio::select! {

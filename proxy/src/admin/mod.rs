@@ -131,6 +131,7 @@ fn routes(shared: &Shared) -> Value {
                     "legacy": table.upstreams[table.legacy].name,
                     "extracted": r.extracted.map(|i| &table.upstreams[i].name),
                 },
+                "access": access_json(&r.access),
             })
         })
         .collect();
@@ -155,8 +156,19 @@ fn routes(shared: &Shared) -> Value {
         "restart_required": shared.pending_restart.lock().map(|p| p.clone()).unwrap_or_default(),
         "listen": {"proxy": shared.bound.proxy.to_string(), "admin": shared.bound.admin.to_string()},
         "legacy": table.upstreams[table.legacy].name,
+        "authentication": if table.auth.is_some() { "on" } else { "off" },
+        "default_access": access_json(&table.default_access),
         "routes": routes,
         "upstreams": upstreams,
+    })
+}
+
+fn access_json(a: &crate::auth::Access) -> Value {
+    json!({
+        "auth": a.auth.as_str(),
+        "roles": a.roles,
+        "owner": a.owner,
+        "max_body_bytes": a.max_body,
     })
 }
 
