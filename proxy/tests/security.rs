@@ -888,3 +888,88 @@ async fn jwks_url_is_cached_and_refetched_for_new_kids_at_most_once_per_interval
     );
     assert_eq!(legacy.count(), 5);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_override_and_cohort_follow_the_verified_token() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let text = secured(&legacy, "").replace(
+        "[auth]",
+        &format!("[upstreams.new]\nurl = \"{}\"\n\n[auth]", new.url()),
+    ) + r#"
+[[routes]]
+name = "feed-canary"
+path = "/api/canary/{*rest}"
+mode = "canary"
+extracted = "new"
+[routes.canary]
+percent = 0
+allow = ["42"]
+override_header = "X-Ficus-Route"
+override_roles = ["staff"]
+
+[limits.per_subject]
+requests_per_second = 0.5
+burst = 3
+"#;
+    let proxy = TestProxy::start_with_files(&text, &[("jwks.json", JWKS)]);
+    let c = client();
+    let side = |got: &Got| got.headers["x-upstream"].to_str().unwrap().to_owned();
+    let member = bearer(&token("7", &["member"]));
+    let staff = bearer(&token("9", &["staff"]));
+    let got = call(
+        &c,
+        proxy.url("/api/canary/a"),
+        &[("authorization", &member), ("x-ficus-route", "extracted")],
+    )
+    .await;
+    assert_eq!(side(&got), "legacy", "override ignored without the role");
+    let got = call(
+        &c,
+        proxy.url("/api/canary/a"),
+        &[("authorization", &staff), ("x-ficus-route", "extracted")],
+    )
+    .await;
+    assert_eq!(side(&got), "new", "override honoured for staff");
+    assert!(
+        new.seen()[0].headers.get("x-ficus-route").is_none(),
+        "the override header is not forwarded"
+    );
+    // The cohort is the verified subject: user 42 is allowed, whatever header it sends.
+    let vip = bearer(&token("42", &[]));
+    let got = call(&c, proxy.url("/api/canary/a"), &[("authorization", &vip)]).await;
+    assert_eq!(side(&got), "new");
+    let got = call(
+        &c,
+        proxy.url("/api/canary/a"),
+        &[("authorization", &member), ("x-ficus-subject", "42")],
+    )
+    .await;
+    assert_eq!(
+        side(&got),
+        "legacy",
+        "a spoofed subject does not choose the cohort"
+    );
+    // Per-subject rate limit: user 7 has spent 2 of 3; another user is not affected.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(
+            call(
+                &c,
+                proxy.url("/api/canary/b"),
+                &[("authorization", &member)],
+            )
+            .await
+            .status
+            .as_u16(),
+        );
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    let other = bearer(&token("8", &[]));
+    assert_eq!(
+        call(&c, proxy.url("/api/canary/b"), &[("authorization", &other)])
+            .await
+            .status,
+        200
+    );
+}
