@@ -81,7 +81,12 @@ http { $NGX_LOG keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
   server { listen 127.0.0.1:$NGINX_PORT;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Request-Id \$request_id; } } }
+      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Request-Id \$request_id;
+      # The same response hardening ficus applies by default (docs/security.md), for parity.
+      proxy_hide_header X-Powered-By; server_tokens off;
+      add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
+      add_header X-Content-Type-Options nosniff always; add_header X-Frame-Options DENY always;
+      add_header Referrer-Policy no-referrer always; } } }
 NGX
 sed -i "s/ERR/proxy-error.log/" "$WORK/proxy.conf"
 cat > "$WORK/routes.toml" <<TOML
