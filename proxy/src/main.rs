@@ -27,9 +27,79 @@ enum Command {
     /// Shadow traffic tools.
     #[command(subcommand)]
     Shadow(ShadowCommand),
+    /// Change a route at run time (through the admin API), or in routes.toml (`set --write`).
+    #[command(subcommand)]
+    Route(RouteCommand),
     /// Probe every route the way an attacker would (no token, forged tokens, other
     /// users' ids, cross-site writes, spoofed identity, scripts); exit 1 on any failure.
     Audit(AuditArgs),
+}
+
+#[derive(Subcommand)]
+enum RouteCommand {
+    /// Set a route's mode and/or canary percent (pauses its autopilot).
+    Set {
+        name: String,
+        #[arg(long, value_enum)]
+        mode: Option<ModeArg>,
+        #[arg(long)]
+        percent: Option<f64>,
+        /// Edit routes.toml in place (comments kept) instead of calling the admin API.
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        target: RouteTarget,
+    },
+    /// Stop the autopilot from changing this route.
+    Pause {
+        name: String,
+        #[command(flatten)]
+        target: RouteTarget,
+    },
+    /// Let the autopilot drive this route again.
+    Resume {
+        name: String,
+        #[command(flatten)]
+        target: RouteTarget,
+    },
+    /// Send the route back to legacy now (pauses its autopilot).
+    Rollback {
+        name: String,
+        #[command(flatten)]
+        target: RouteTarget,
+    },
+}
+
+#[derive(clap::Args)]
+struct RouteTarget {
+    /// The routes file (for --write, and to find the admin API).
+    #[arg(long, short, default_value = "routes.toml")]
+    config: PathBuf,
+    /// Admin API base URL (default: http:// + listen.admin of the routes file).
+    #[arg(long)]
+    admin: Option<String>,
+    /// Why, recorded in the event log.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(ValueEnum, Clone, Copy)]
+enum ModeArg {
+    Legacy,
+    Shadow,
+    Canary,
+    Extracted,
+}
+
+impl From<ModeArg> for ficus::config::Mode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Legacy => ficus::config::Mode::Legacy,
+            ModeArg::Shadow => ficus::config::Mode::Shadow,
+            ModeArg::Canary => ficus::config::Mode::Canary,
+            ModeArg::Extracted => ficus::config::Mode::Extracted,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -120,6 +190,7 @@ fn main() -> ExitCode {
         },
         Some(Command::Run(args)) => run(args),
         Some(Command::Audit(args)) => audit(&args),
+        Some(Command::Route(cmd)) => route(cmd),
         Some(Command::Shadow(ShadowCommand::Export { route, out, config })) => {
             match ficus::shadow::export(&config, &route, &out) {
                 Ok(n) => {
@@ -203,6 +274,62 @@ fn audit(args: &AuditArgs) -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn route(cmd: RouteCommand) -> ExitCode {
+    use ficus::route_cli::{Command as Cmd, admin_url, send, write};
+    let (action, name, mode, percent, write_file, target) = match cmd {
+        RouteCommand::Set {
+            name,
+            mode,
+            percent,
+            write,
+            target,
+        } => ("set", name, mode.map(Into::into), percent, write, target),
+        RouteCommand::Pause { name, target } => ("pause", name, None, None, false, target),
+        RouteCommand::Resume { name, target } => ("resume", name, None, None, false, target),
+        RouteCommand::Rollback { name, target } => ("rollback", name, None, None, false, target),
+    };
+    let result = if write_file {
+        if mode.is_none() && percent.is_none() {
+            Err(anyhow::anyhow!("give --mode and/or --percent"))
+        } else {
+            write(&target.config, &name, mode, percent).map(|_| {
+                format!(
+                    "{}: route {name:?} updated; a running ficus reloads it",
+                    target.config.display()
+                )
+            })
+        }
+    } else {
+        target
+            .admin
+            .map(Ok)
+            .unwrap_or_else(|| admin_url(&target.config))
+            .and_then(|admin| {
+                send(
+                    &admin,
+                    &Cmd {
+                        action,
+                        route: name,
+                        mode,
+                        percent,
+                        reason: target.reason,
+                    },
+                )
+            })
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+    };
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -12,6 +12,7 @@ mod platform;
 mod proxying;
 mod reload;
 mod restart;
+mod route_cli;
 mod routing;
 mod security;
 mod shadow;

@@ -9,7 +9,7 @@ use std::time::UNIX_EPOCH;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -47,6 +47,12 @@ pub async fn serve(listener: TcpListener, admin: Admin) {
 
 async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> {
     let shared = &admin.shared;
+    if req.method() == Method::POST {
+        if let Some(rest) = req.uri().path().strip_prefix("/admin/routes/") {
+            let rest = rest.to_owned();
+            return route_command(req, admin, &rest).await;
+        }
+    }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::GET, "/readyz") => {
@@ -132,6 +138,8 @@ fn routes(shared: &Shared) -> Value {
                     "extracted": r.extracted.map(|i| &table.upstreams[i].name),
                 },
                 "access": access_json(&r.access),
+                "canary_percent": r.canary.as_ref().map(|(p, _)| p.percent),
+                "decision": table.overlay.routes.get(&r.name),
             })
         })
         .collect();
@@ -157,10 +165,114 @@ fn routes(shared: &Shared) -> Value {
         "listen": {"proxy": shared.bound.proxy.to_string(), "admin": shared.bound.admin.to_string()},
         "legacy": table.upstreams[table.legacy].name,
         "authentication": if table.auth.is_some() { "on" } else { "off" },
+        "stale_decisions": table.overlay_stale,
         "default_access": access_json(&table.default_access),
         "routes": routes,
         "upstreams": upstreams,
     })
+}
+
+/// Body of `POST /admin/routes/{name}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRoute {
+    mode: Option<crate::config::Mode>,
+    percent: Option<f64>,
+    reason: Option<String>,
+    by: Option<String>,
+}
+
+/// `POST /admin/routes/{name}` (set mode/percent) and `.../{pause|resume|rollback}`.
+async fn route_command(req: Request<Incoming>, admin: &Admin, rest: &str) -> Response<Full<Bytes>> {
+    use crate::routectl::{Change, DecideError, decide};
+    let (name, action) = match rest.split_once('/') {
+        Some((name, action)) => (name.to_owned(), action.to_owned()),
+        None => (rest.to_owned(), "set".to_owned()),
+    };
+    let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &json!({"error": "body over 64 KiB"}),
+            );
+        }
+    };
+    let set: SetRoute = if body.is_empty() {
+        SetRoute {
+            mode: None,
+            percent: None,
+            reason: None,
+            by: None,
+        }
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(s) => s,
+            Err(e) => {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": format!("bad JSON body: {e}")}),
+                );
+            }
+        }
+    };
+    let by = set.by.clone().unwrap_or_else(|| "admin".into());
+    let change = match action.as_str() {
+        "set" => {
+            if set.mode.is_none() && set.percent.is_none() {
+                return json(
+                    StatusCode::BAD_REQUEST,
+                    &json!({"error": "give \"mode\" and/or \"percent\""}),
+                );
+            }
+            Change {
+                mode: set.mode,
+                percent: set.percent,
+                paused: Some(true),
+                step: None,
+                reason: set.reason.unwrap_or_else(|| "manual change".into()),
+                by,
+            }
+        }
+        "pause" => Change {
+            paused: Some(true),
+            reason: set.reason.unwrap_or_else(|| "autopilot paused".into()),
+            by,
+            ..Change::default()
+        },
+        "resume" => Change {
+            paused: Some(false),
+            reason: set.reason.unwrap_or_else(|| "autopilot resumed".into()),
+            by,
+            ..Change::default()
+        },
+        "rollback" => Change {
+            mode: Some(crate::config::Mode::Legacy),
+            paused: Some(true),
+            step: Some(None),
+            reason: set.reason.unwrap_or_else(|| "manual rollback".into()),
+            by,
+            ..Change::default()
+        },
+        _ => return json(StatusCode::NOT_FOUND, &json!({"error": "not found"})),
+    };
+    match decide(&admin.shared, &admin.reload, &name, change, Trigger::Route).await {
+        Ok(applied) => json(StatusCode::OK, &json!(applied)),
+        Err(e @ DecideError::UnknownRoute(_)) => {
+            json(StatusCode::NOT_FOUND, &json!({"error": e.to_string()}))
+        }
+        Err(DecideError::Invalid(errors) | DecideError::Reload(errors)) => json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &json!({"error": "the change does not validate", "errors": errors}),
+        ),
+        Err(e) => json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &json!({"error": e.to_string()}),
+        ),
+    }
 }
 
 fn access_json(a: &crate::auth::Access) -> Value {

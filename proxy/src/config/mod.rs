@@ -39,9 +39,36 @@ pub fn parse(path: &Path, text: &str, metrics: &Metrics) -> Result<RouteTable, C
             e.message().trim().to_owned(),
         ));
     }
+    // Route decisions of the route commands and the autopilot (overlay.rs).
+    let overlay_path = crate::overlay::path_for(path);
+    let overlay = crate::overlay::Overlay::read(&overlay_path)
+        .map_err(|e| ConfigErrors::single(&overlay_path, None, e))?;
+    build_with_overlay(path, text, overlay, metrics)
+}
+
+/// Validates routes file `text` (already known to parse) with route decisions applied.
+pub fn build_with_overlay(
+    path: &Path,
+    text: &str,
+    mut overlay: crate::overlay::Overlay,
+    metrics: &Metrics,
+) -> Result<RouteTable, ConfigErrors> {
     // Pass 2, `config`: the same file layered with the FICUS_* environment overrides.
-    let file = layered(text).map_err(|e| ConfigErrors::single(path, None, e.to_string()))?;
-    RouteTable::build(path, text, file, metrics)
+    let mut file = layered(text).map_err(|e| ConfigErrors::single(path, None, e.to_string()))?;
+    let stale = overlay.apply(&mut file);
+    overlay.prune(&stale);
+    let mut table = RouteTable::build(path, text, file, metrics)?;
+    if !overlay.routes.is_empty() {
+        // The version covers the decisions in force too.
+        let json = serde_json::to_string(&overlay).unwrap_or_default();
+        table.version = format!(
+            "{:016x}",
+            table::fnv1a(format!("{}\0{json}", table.version).as_bytes())
+        );
+    }
+    table.overlay = overlay;
+    table.overlay_stale = stale;
+    Ok(table)
 }
 
 fn layered(text: &str) -> Result<RoutesFile, config::ConfigError> {

@@ -22,6 +22,9 @@ pub enum Trigger {
     File,
     Signal,
     Admin,
+    /// A manual route command (admin API, `ficus route`).
+    Route,
+    Autopilot,
 }
 
 /// The outcome of one reload, as logged and returned by `POST /admin/reload`.

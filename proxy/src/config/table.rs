@@ -120,8 +120,12 @@ pub struct RouteTable {
     pub limits: Limits,
     /// Whether responses get the hardening headers (`[headers] harden`).
     pub harden: bool,
-    /// The file as validated, for the admin API and `ficus check`.
+    /// The file as validated (with the overlay applied), for the admin API and `ficus check`.
     pub file: RoutesFile,
+    /// Route decisions in force from the state file (overlay.rs).
+    pub overlay: crate::overlay::Overlay,
+    /// Decisions of the state file ignored because routes.toml changed those routes.
+    pub overlay_stale: Vec<String>,
 }
 
 /// The decision for one request.
@@ -639,6 +643,8 @@ impl RouteTable {
             limits,
             harden: file.headers.harden.unwrap_or(true),
             file,
+            overlay: Default::default(),
+            overlay_stale: Vec::new(),
         })
     }
 }

@@ -1,0 +1,288 @@
+//! `ficus route set|pause|resume|rollback`: route decisions from the command line.
+//!
+//! By default the command talks to the running proxy's admin API, which records the
+//! decision in the state file beside routes.toml (routectl.rs). With `--write`,
+//! `ficus route set` edits routes.toml itself instead — in place, keeping comments and
+//! formatting (toml_edit) — for teams that keep routes in git; the running proxy picks
+//! the edit up like any other. The edited file is validated before it is written.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+use crate::config::Mode;
+
+/// One route command.
+pub struct Command {
+    /// "set", "pause", "resume" or "rollback".
+    pub action: &'static str,
+    pub route: String,
+    pub mode: Option<Mode>,
+    pub percent: Option<f64>,
+    pub reason: Option<String>,
+}
+
+/// Sends `cmd` to the admin API at `admin` (`http://host:port`); returns the JSON answer.
+pub fn send(admin: &str, cmd: &Command) -> anyhow::Result<Value> {
+    let path = match cmd.action {
+        "set" => format!("/admin/routes/{}", cmd.route),
+        action => format!("/admin/routes/{}/{action}", cmd.route),
+    };
+    let mut body = json!({ "by": "cli" });
+    if let Some(m) = cmd.mode {
+        body["mode"] = json!(m.as_str());
+    }
+    if let Some(p) = cmd.percent {
+        body["percent"] = json!(p);
+    }
+    if let Some(r) = &cmd.reason {
+        body["reason"] = json!(r);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (status, text) = rt.block_on(async {
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            post(admin, &path, body.to_string()),
+        )
+        .await
+        .context("the admin API did not answer within 30 s")?
+    })?;
+    let value: Value = serde_json::from_slice(&text)
+        .with_context(|| format!("the admin API answered {status} with a non-JSON body"))?;
+    if !status.is_success() {
+        let errors = value["errors"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            })
+            .unwrap_or_default();
+        bail!(
+            "{}: {}{}",
+            status,
+            value["error"].as_str().unwrap_or("refused"),
+            if errors.is_empty() {
+                String::new()
+            } else {
+                format!("\n  {errors}")
+            }
+        );
+    }
+    Ok(value)
+}
+
+async fn post(admin: &str, path: &str, body: String) -> anyhow::Result<(http::StatusCode, Bytes)> {
+    let uri: http::Uri = admin.parse().context("--admin is not a URL")?;
+    let authority = uri.authority().context("--admin has no host")?.clone();
+    let stream = tokio::net::TcpStream::connect(authority.as_str())
+        .await
+        .with_context(|| format!("connect to the admin API at {authority}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let req = http::Request::post(path)
+        .header(http::header::HOST, authority.as_str())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))?;
+    let resp = sender.send_request(req).await?;
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
+}
+
+/// The admin URL of a routes file: `http://` + `listen.admin` (`FICUS_LISTEN_ADMIN` wins),
+/// with an unspecified address replaced by loopback.
+pub fn admin_url(config: &Path) -> anyhow::Result<String> {
+    let addr = match std::env::var(crate::config::ENV_LISTEN_ADMIN) {
+        Ok(a) => a,
+        Err(_) => {
+            let text = std::fs::read_to_string(config)
+                .with_context(|| format!("read {}", config.display()))?;
+            let doc: toml::Table = text
+                .parse()
+                .with_context(|| format!("parse {}", config.display()))?;
+            doc.get("listen")
+                .and_then(|l| l.get("admin"))
+                .and_then(|a| a.as_str())
+                .with_context(|| format!("{} has no listen.admin", config.display()))?
+                .to_owned()
+        }
+    };
+    let addr: std::net::SocketAddr = addr
+        .parse()
+        .with_context(|| format!("listen.admin {addr:?} is not ip:port"))?;
+    let ip = if addr.ip().is_unspecified() {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        addr.ip()
+    };
+    Ok(format!(
+        "http://{}",
+        std::net::SocketAddr::new(ip, addr.port())
+    ))
+}
+
+/// Edits route `route` of routes file `text`: `mode`, and `[routes.canary] percent`.
+/// Comments, key order and formatting of everything else are kept.
+pub fn edit(
+    text: &str,
+    route: &str,
+    mode: Option<Mode>,
+    percent: Option<f64>,
+) -> anyhow::Result<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse().context("parse the routes file")?;
+    let routes = doc
+        .get_mut("routes")
+        .and_then(|r| r.as_array_of_tables_mut())
+        .context("the routes file has no [[routes]]")?;
+    let table = routes
+        .iter_mut()
+        .find(|t| t.get("name").and_then(|n| n.as_str()) == Some(route))
+        .with_context(|| format!("no route named {route:?}"))?;
+    if let Some(m) = mode {
+        set_keeping_decor(table, "mode", toml_edit::value(m.as_str()));
+    }
+    let wants_canary = mode == Some(Mode::Canary)
+        || (mode.is_none() && table.get("mode").and_then(|m| m.as_str()) == Some("canary"));
+    if percent.is_some() && !wants_canary {
+        bail!("--percent applies to mode = \"canary\" only");
+    }
+    if wants_canary {
+        let canary = table
+            .entry("canary")
+            .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+        let canary = canary
+            .as_table_like_mut()
+            .context("routes.canary is not a table")?;
+        match (percent, canary.get("percent").is_some()) {
+            (Some(p), _) => {
+                let v = if p.fract() == 0.0 && p.abs() < 1e15 {
+                    toml_edit::value(p as i64)
+                } else {
+                    toml_edit::value(p)
+                };
+                match canary.get_mut("percent") {
+                    Some(item) => {
+                        let decor = item.as_value().map(|v| v.decor().clone());
+                        *item = v;
+                        if let (Some(d), Some(v)) = (decor, item.as_value_mut()) {
+                            *v.decor_mut() = d;
+                        }
+                    }
+                    None => {
+                        canary.insert("percent", v);
+                    }
+                }
+            }
+            (None, false) => bail!("mode = \"canary\" needs --percent"),
+            (None, true) => {}
+        }
+    }
+    Ok(doc.to_string())
+}
+
+fn set_keeping_decor(table: &mut toml_edit::Table, key: &str, new: toml_edit::Item) {
+    match table.get_mut(key) {
+        Some(item) => {
+            let decor = item.as_value().map(|v| v.decor().clone());
+            *item = new;
+            if let (Some(d), Some(v)) = (decor, item.as_value_mut()) {
+                *v.decor_mut() = d;
+            }
+        }
+        None => {
+            table.insert(key, new);
+        }
+    }
+}
+
+/// `ficus route set --write`: edit, validate, then replace the file atomically.
+pub fn write(
+    config: &Path,
+    route: &str,
+    mode: Option<Mode>,
+    percent: Option<f64>,
+) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(config).with_context(|| format!("read {}", config.display()))?;
+    let edited = edit(&text, route, mode, percent)?;
+    if let Err(errors) = crate::config::parse(config, &edited, &crate::metrics::Metrics::new()) {
+        bail!("the edited file does not validate, nothing written:\n{errors}");
+    }
+    let tmp = config.with_extension("toml.ficus-tmp");
+    std::fs::write(&tmp, &edited).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, config).with_context(|| format!("replace {}", config.display()))?;
+    Ok(edited)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"# the team's routes
+legacy = "legacy"
+
+[[routes]]
+name = "top-content"   # the busiest one
+path = "/api/content/top"
+mode = "shadow"        # legacy answers
+extracted = "ranking"
+
+[routes.shadow]
+ignore = ["/generated_at"]
+
+[[routes]]
+name = "prefs"
+path = "/p"
+mode = "canary"
+extracted = "p"
+[routes.canary]
+percent = 5   # started small
+cohort = "subject"
+"#;
+
+    #[test]
+    fn edits_keep_comments_and_formatting() {
+        let out = edit(FILE, "top-content", Some(Mode::Canary), Some(10.0)).expect("edit");
+        assert!(out.starts_with("# the team's routes\n"), "{out}");
+        assert!(
+            out.contains("name = \"top-content\"   # the busiest one"),
+            "{out}"
+        );
+        assert!(
+            out.contains("mode = \"canary\"        # legacy answers"),
+            "{out}"
+        );
+        assert!(
+            out.contains("[routes.shadow]\nignore = [\"/generated_at\"]"),
+            "{out}"
+        );
+        let doc: toml::Table = out.parse().expect("valid TOML");
+        let r = &doc["routes"].as_array().expect("routes")[0];
+        assert_eq!(r["canary"]["percent"].as_integer(), Some(10));
+
+        let out = edit(FILE, "prefs", None, Some(25.0)).expect("edit");
+        assert!(out.contains("percent = 25   # started small"), "{out}");
+        assert_eq!(out.lines().count(), FILE.lines().count());
+
+        let out = edit(FILE, "prefs", Some(Mode::Legacy), None).expect("edit");
+        assert!(out.contains("mode = \"legacy\"\n"), "{out}");
+    }
+
+    #[test]
+    fn bad_edits_are_refused() {
+        assert!(edit(FILE, "nope", Some(Mode::Legacy), None).is_err());
+        assert!(edit(FILE, "top-content", Some(Mode::Canary), None).is_err());
+        assert!(edit(FILE, "top-content", Some(Mode::Extracted), Some(5.0)).is_err());
+    }
+}
