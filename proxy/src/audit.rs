@@ -249,6 +249,7 @@ fn probes(
         max_body_bytes: None,
         content_security_policy: None,
         audit_path: None,
+        autopilot: None,
     };
     for r in file.routes.iter().chain(std::iter::once(&default_route)) {
         let access = table

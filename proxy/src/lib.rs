@@ -6,6 +6,7 @@ pub mod access_log;
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod autopilot;
 pub mod breaker;
 pub mod canary;
 pub mod check;
@@ -96,7 +97,16 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
             }
         };
         let admin_listener = tokio::net::TcpListener::from_std(admin.try_clone()?)?;
-        tokio::spawn(admin::serve(admin_listener, admin::Admin { shared: shared.clone(), reload: reload.clone() }));
+        let autopilot = autopilot::Autopilot::from_env();
+        autopilot::spawn(autopilot.clone(), shared.clone(), reload.clone());
+        tokio::spawn(admin::serve(
+            admin_listener,
+            admin::Admin {
+                shared: shared.clone(),
+                reload: reload.clone(),
+                autopilot,
+            },
+        ));
 
         let (handed_over_tx, mut handed_over) = tokio::sync::mpsc::channel::<()>(1);
         if let Some(path) = &opts.handoff_socket {

@@ -53,6 +53,11 @@ impl ShadowMetrics {
         }
     }
 
+    /// Current counts of every outcome, in [`SHADOW_OUTCOMES`] order.
+    pub fn outcome_counts(&self) -> [u64; 6] {
+        self.outcomes.each_ref().map(IntCounter::get)
+    }
+
     /// Counts a differing field; `pointer` must already be cardinality-bounded.
     pub fn field(&self, pointer: &str) {
         self.fields
@@ -70,10 +75,83 @@ pub struct RouteMetrics {
 }
 
 impl RouteMetrics {
+    /// Current request counts by status class, 1xx..5xx.
+    pub fn counts(&self) -> [u64; 5] {
+        self.by_class.each_ref().map(IntCounter::get)
+    }
+
+    /// The latency histogram's cumulative buckets.
+    pub fn latency(&self) -> Buckets {
+        Buckets::of(&self.duration)
+    }
+
     pub fn record(&self, status: u16, seconds: f64) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         self.by_class[class].inc();
         self.duration.observe(seconds);
+    }
+}
+
+/// Cumulative histogram buckets (upper bound, count), `+Inf` last; subtractable, so a
+/// window's latency distribution is `now - then`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Buckets(pub Vec<(f64, u64)>);
+
+impl Buckets {
+    pub fn of(h: &Histogram) -> Self {
+        use prometheus::core::Metric;
+        let m = h.metric();
+        let hist = m.get_histogram();
+        let mut v: Vec<(f64, u64)> = hist
+            .get_bucket()
+            .iter()
+            .map(|b| (b.upper_bound(), b.cumulative_count()))
+            .collect();
+        v.push((f64::INFINITY, hist.get_sample_count()));
+        Buckets(v)
+    }
+
+    /// `self - earlier`, bucket by bucket (the same histogram read twice).
+    pub fn since(&self, earlier: &Buckets) -> Buckets {
+        Buckets(
+            self.0
+                .iter()
+                .enumerate()
+                .map(|(i, (ub, c))| (*ub, c.saturating_sub(earlier.0.get(i).map_or(0, |e| e.1))))
+                .collect(),
+        )
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.last().map_or(0, |b| b.1)
+    }
+
+    /// The `q` quantile (0..1), interpolated linearly inside its bucket, as Prometheus'
+    /// `histogram_quantile` does; `None` without observations. Observations beyond the
+    /// last finite bound are reported at that bound.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = q * total as f64;
+        let mut prev = (0.0, 0u64);
+        for &(ub, c) in &self.0 {
+            if c as f64 >= rank {
+                if ub.is_infinite() {
+                    return Some(prev.0);
+                }
+                let in_bucket = (c - prev.1) as f64;
+                let frac = if in_bucket > 0.0 {
+                    (rank - prev.1 as f64) / in_bucket
+                } else {
+                    1.0
+                };
+                return Some(prev.0 + (ub - prev.0) * frac.clamp(0.0, 1.0));
+            }
+            prev = (ub, c);
+        }
+        Some(prev.0)
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod support;
 
+mod autopilot;
 mod canary;
 mod check;
 mod grafana;

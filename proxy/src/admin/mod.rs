@@ -24,6 +24,7 @@ use crate::state::{Phase, Shared};
 pub struct Admin {
     pub shared: Arc<Shared>,
     pub reload: ReloadHandle,
+    pub autopilot: Arc<crate::autopilot::Autopilot>,
 }
 
 /// Serves the admin API until the process exits.
@@ -85,6 +86,27 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
             ),
         },
         (&Method::GET, "/admin/shadow") => shadow_summary(shared),
+        (&Method::GET, "/admin/autopilot") => json(
+            StatusCode::OK,
+            &json!({"clock": if admin.autopilot.is_manual() { "manual" } else { "real" }, "routes": admin.autopilot.status()}),
+        ),
+        (&Method::POST, "/admin/autopilot/tick") => {
+            if !admin.autopilot.is_manual() {
+                return json(
+                    StatusCode::CONFLICT,
+                    &json!({"error": "the autopilot runs on the real clock; ticks need FICUS_AUTOPILOT_CLOCK=manual"}),
+                );
+            }
+            let seconds = query_param(req.uri().query(), "seconds").unwrap_or(0);
+            admin
+                .autopilot
+                .advance(std::time::Duration::from_secs(seconds));
+            let applied = admin.autopilot.tick(shared, &admin.reload).await;
+            json(
+                StatusCode::OK,
+                &json!({"applied": applied, "routes": admin.autopilot.status()}),
+            )
+        }
         (&Method::GET, path) if path.starts_with("/admin/shadow/") => {
             let rest = &path["/admin/shadow/".len()..];
             let limit = query_limit(req.uri().query()).unwrap_or(20);
@@ -106,8 +128,14 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
         }
         (
             _,
-            "/healthz" | "/readyz" | "/metrics" | "/admin/routes" | "/admin/reload"
-            | "/admin/shadow",
+            "/healthz"
+            | "/readyz"
+            | "/metrics"
+            | "/admin/routes"
+            | "/admin/reload"
+            | "/admin/shadow"
+            | "/admin/autopilot"
+            | "/admin/autopilot/tick",
         ) => json(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"error": "method not allowed"}),
@@ -138,7 +166,12 @@ fn routes(shared: &Shared) -> Value {
                     "extracted": r.extracted.map(|i| &table.upstreams[i].name),
                 },
                 "access": access_json(&r.access),
-                "canary_percent": r.canary.as_ref().map(|(p, _)| p.percent),
+                "canary_percent": r
+                    .canary
+                    .as_ref()
+                    .filter(|_| r.mode == crate::config::Mode::Canary)
+                    .map(|(p, _)| p.percent),
+                "autopilot": r.autopilot.is_some(),
                 "decision": table.overlay.routes.get(&r.name),
             })
         })
@@ -282,6 +315,14 @@ fn access_json(a: &crate::auth::Access) -> Value {
         "owner": a.owner,
         "max_body_bytes": a.max_body,
     })
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<u64> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
 }
 
 fn query_limit(query: Option<&str>) -> Option<usize> {

@@ -251,10 +251,33 @@ pub struct RouteFile {
     pub max_body_bytes: Option<u64>,
     /// This route's `Content-Security-Policy` (overrides `[headers]`).
     pub content_security_policy: Option<String>,
+    /// Diff-gated autopilot (docs/autopilot.md).
+    pub autopilot: Option<AutopilotFile>,
     /// A concrete path `ficus audit` probes for this route (`{param}`s filled in by the
     /// audit), for patterns whose `{*rest}` needs a real resource, e.g.
     /// "/api/users/{user_id}/favorites".
     pub audit_path: Option<String>,
+}
+
+/// `[routes.autopilot]`: moves the route from shadow through canary steps to extracted
+/// while every gate holds, and back the moment one is breached.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AutopilotFile {
+    /// Canary percents in order (default [1, 5, 25, 50, 100]); reaching 100 means extracted.
+    pub steps: Option<Vec<f64>>,
+    /// Requests needed per step, on each side (default 500).
+    pub min_requests: Option<u64>,
+    /// Largest share of compared responses that may differ, after noise rules (default 0.001).
+    pub max_mismatch_rate: Option<f64>,
+    /// Largest share of 5xx on the extracted side (default 0.005).
+    pub max_error_rate: Option<f64>,
+    /// Largest extracted p99 over legacy p99 (default 1.2).
+    pub max_p99_ratio: Option<f64>,
+    /// Length of a step's window (default 60).
+    pub interval_seconds: Option<u64>,
+    /// On a breached gate: "legacy" (default) or "previous" (the last step that held).
+    pub on_breach: Option<String>,
 }
 
 /// `[routes.verify]`: with `mode = "extracted"`, keep comparing against legacy for a sample

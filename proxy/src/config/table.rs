@@ -73,6 +73,8 @@ pub struct Route {
     pub verify: Option<Arc<ShadowPolicy>>,
     /// Who may call the route.
     pub access: Access,
+    /// `[routes.autopilot]`, when the route opted in.
+    pub autopilot: Option<crate::autopilot::gates::Policy>,
 }
 
 impl Rule for Route {
@@ -554,6 +556,35 @@ impl RouteTable {
                 &default_csp,
                 &mut |m| err(at("auth"), m),
             );
+            let autopilot = match &r.autopilot {
+                Some(a) => {
+                    let line = lines.route_key(i, "autopilot").or(lines.route(i));
+                    if r.extracted.is_none() {
+                        err(
+                            line,
+                            format!("route {name:?}: autopilot needs `extracted = \"<upstream>\"`"),
+                        );
+                    }
+                    if r.canary.as_ref().is_some_and(|c| !c.compare) {
+                        err(
+                            line,
+                            format!(
+                                "route {name:?}: autopilot gates on comparisons; set [routes.canary] compare = true"
+                            ),
+                        );
+                    }
+                    match crate::autopilot::gates::Policy::build(name, a) {
+                        Ok(p) => Some(p),
+                        Err(messages) => {
+                            for m in messages {
+                                err(line, m);
+                            }
+                            None
+                        }
+                    }
+                }
+                None => None,
+            };
             let (Some(pattern), Ok(methods)) = (pattern, methods) else {
                 continue;
             };
@@ -599,6 +630,7 @@ impl RouteTable {
                 canary_compare,
                 verify,
                 access,
+                autopilot,
             });
         }
 

@@ -1,0 +1,233 @@
+//! The autopilot through a running proxy, on the manual test clock
+//! (`FICUS_AUTOPILOT_CLOCK=manual`, `POST /admin/autopilot/tick?seconds=N`).
+
+use http::Request;
+use http_body_util::Full;
+use serde_json::Value;
+
+use crate::support::*;
+
+const INTERVAL: u64 = 60;
+
+fn routes(legacy: &TestUpstream, new: &TestUpstream) -> String {
+    format!(
+        r#"{}[upstreams.new]
+url = "{}"
+
+[[routes]]
+name = "doc"
+path = "/doc"
+mode = "shadow"
+extracted = "new"
+
+[routes.shadow]
+ignore = ["/generated_at"]
+
+[routes.canary]
+percent = 0
+cohort = "header:x-user"
+compare = true
+
+[routes.autopilot]
+steps = [25, 50, 100]
+min_requests = 20
+max_mismatch_rate = 0.01
+max_error_rate = 0.05
+max_p99_ratio = 50.0
+interval_seconds = {INTERVAL}
+"#,
+        routes_toml(&[("legacy", legacy)], ""),
+        new.url()
+    )
+}
+
+struct Pilot {
+    proxy: TestProxy,
+    client: TestClient,
+    sent: u64,
+    _dir: tempfile::TempDir,
+}
+
+impl Pilot {
+    fn start(text: String) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("routes.toml");
+        std::fs::write(&config, text).unwrap();
+        let proxy = TestProxy::spawn_env(&config, &[("FICUS_AUTOPILOT_CLOCK", "manual")]);
+        Pilot {
+            proxy,
+            client: client(),
+            sent: 0,
+            _dir: dir,
+        }
+    }
+
+    /// The first tick opens the route's first window (the real clock ticks every second).
+    async fn open(&self) {
+        let t = self.tick(0).await;
+        assert_eq!(t["routes"]["doc"]["window"]["compared"], 0, "{t}");
+    }
+
+    /// `n` requests from distinct cohorts.
+    async fn traffic(&mut self, n: u64) {
+        for _ in 0..n {
+            self.sent += 1;
+            let req = Request::get(self.proxy.url("/doc"))
+                .header("x-user", format!("user-{}", self.sent))
+                .body(Full::default())
+                .unwrap();
+            assert_eq!(send(&self.client, req).await.status, 200);
+        }
+    }
+
+    async fn tick(&self, seconds: u64) -> Value {
+        let req = Request::post(
+            self.proxy
+                .admin_url(&format!("/admin/autopilot/tick?seconds={seconds}")),
+        )
+        .body(Full::default())
+        .unwrap();
+        let got = send(&self.client, req).await;
+        assert_eq!(got.status, 200, "{:?}", got.body);
+        got.json()
+    }
+
+    /// Ticks without moving the clock until the window has `n` of everything (the
+    /// comparisons finish after the responses), bounded.
+    async fn settle(&self, n: u64) -> Value {
+        let mut last = Value::Null;
+        for _ in 0..2000 {
+            let t = self.tick(0).await;
+            last = t.clone();
+            let w = &t["routes"]["doc"]["window"];
+            let have = ["compared", "extracted", "legacy"]
+                .iter()
+                .map(|k| w[*k].as_u64().unwrap_or(0))
+                .min()
+                .unwrap_or(0);
+            if have >= n || !t["applied"].as_array().unwrap().is_empty() {
+                return t;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the window never filled: {last}");
+    }
+
+    async fn mode(&self) -> (String, Option<f64>) {
+        let t = get(&self.client, &self.proxy.admin_url("/admin/routes"))
+            .await
+            .json();
+        (
+            t["routes"][0]["mode"].as_str().unwrap().to_owned(),
+            t["routes"][0]["canary_percent"].as_f64(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_healthy_candidate_is_walked_to_extracted() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let mut p = Pilot::start(routes(&legacy, &new));
+    p.open().await;
+
+    p.traffic(30).await;
+    let t = p.settle(20).await;
+    assert_eq!(t["routes"]["doc"]["state"], "shadow");
+    // Enough requests, but the window is young: wait.
+    assert!(
+        t["routes"]["doc"]["next"]
+            .as_str()
+            .unwrap()
+            .contains("of 60s"),
+        "{t}"
+    );
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(t["applied"][0]["to"]["mode"], "canary", "{t}");
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+
+    for expected in [("canary", Some(50.0)), ("extracted", None)] {
+        p.traffic(120).await;
+        p.settle(20).await;
+        let t = p.tick(INTERVAL).await;
+        assert_eq!(t["applied"].as_array().unwrap().len(), 1, "{t}");
+        assert_eq!(p.mode().await, (expected.0.into(), expected.1));
+    }
+    assert!(new.count() > 0);
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(t["routes"]["doc"]["state"], "extracted");
+    let routes = get(&p.client, &p.proxy.admin_url("/admin/routes"))
+        .await
+        .json();
+    assert_eq!(routes["routes"][0]["decision"]["by"], "autopilot");
+    assert!(
+        routes["routes"][0]["decision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gates held")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_data_at_step_25_rolls_back_within_one_interval() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let mut p = Pilot::start(routes(&legacy, &new));
+    p.open().await;
+    p.traffic(30).await;
+    p.settle(20).await;
+    p.tick(INTERVAL).await;
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+
+    // The candidate starts answering wrong data.
+    new.set(Behaviour::Broken);
+    p.traffic(40).await;
+    let t = p.settle(20).await;
+    // Less than one interval has passed on the autopilot's clock.
+    let applied = if t["applied"].as_array().unwrap().is_empty() {
+        p.tick(1).await["applied"].clone()
+    } else {
+        t["applied"].clone()
+    };
+    assert_eq!(applied[0]["to"]["mode"], "legacy", "{applied}");
+    let reason = applied[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("gate breached: mismatch rate"), "{reason}");
+    assert_eq!(p.mode().await, ("legacy".into(), None));
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(
+        t["routes"]["doc"]["state"], "paused",
+        "a rollback waits for a human"
+    );
+    let before = legacy.count();
+    p.traffic(5).await;
+    assert_eq!(legacy.count(), before + 5, "every user is back on legacy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_commands_pause_the_autopilot() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let mut p = Pilot::start(routes(&legacy, &new));
+    p.open().await;
+    let admin = format!("http://{}", p.proxy.admin);
+    let out = std::process::Command::new(ficus_bin())
+        .args(["route", "pause", "doc", "--admin", &admin])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    p.traffic(30).await;
+    let t = p.tick(INTERVAL).await;
+    assert!(t["applied"].as_array().unwrap().is_empty(), "{t}");
+    assert_eq!(t["routes"]["doc"]["state"], "paused");
+    assert_eq!(p.mode().await.0, "shadow");
+    let out = std::process::Command::new(ficus_bin())
+        .args(["route", "resume", "doc", "--admin", &admin])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    p.open().await;
+    p.traffic(30).await;
+    p.settle(20).await;
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(t["applied"][0]["to"]["mode"], "canary", "{t}");
+}
