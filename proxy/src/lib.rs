@@ -11,6 +11,7 @@ pub mod breaker;
 pub mod canary;
 pub mod check;
 pub mod config;
+pub mod events;
 pub mod handoff;
 pub mod limits;
 pub mod metrics;
@@ -76,7 +77,15 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         trusted_proxies: wanted.trusted_proxies,
     };
     let shadow = Arc::new(start_shadow(&opts.config, &table));
-    let shared = Arc::new(Shared::new(table, metrics, bound, opts.access_log, shadow));
+    let events = events::EventLog::open(&opts.config);
+    let shared = Arc::new(Shared::new(
+        table,
+        metrics,
+        bound,
+        opts.access_log,
+        shadow,
+        events,
+    ));
 
     let workers = server::Workers::start(&proxy, opts.threads, &shared)?;
     let control = tokio::runtime::Builder::new_current_thread()

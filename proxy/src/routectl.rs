@@ -140,15 +140,30 @@ pub async fn decide(
     overlay.write(&path)?;
     let report: Option<ReloadReport> = reload.reload(trigger).await;
     match report {
-        Some(r) if r.result != "failure" => Ok(Applied {
-            route: route.to_owned(),
-            from,
-            to: Position { mode, percent },
-            paused,
-            by: change.by,
-            reason: change.reason,
-            version: r.version,
-        }),
+        Some(r) if r.result != "failure" => {
+            let describe = |p: Position| match p.percent {
+                Some(pct) if p.mode == Mode::Canary => format!("canary {pct}%"),
+                _ => p.mode.as_str().to_owned(),
+            };
+            shared.events.record(crate::events::Event {
+                at: crate::overlay::now(),
+                kind: "route".into(),
+                actor: change.by.clone(),
+                route: Some(route.to_owned()),
+                from: Some(describe(from)),
+                to: Some(describe(Position { mode, percent })),
+                reason: change.reason.clone(),
+            });
+            Ok(Applied {
+                route: route.to_owned(),
+                from,
+                to: Position { mode, percent },
+                paused,
+                by: change.by,
+                reason: change.reason,
+                version: r.version,
+            })
+        }
         other => {
             // Put the previous decisions back: the table in force did not change.
             previous.write(&path)?;

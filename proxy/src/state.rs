@@ -34,6 +34,8 @@ pub struct Shared {
     pub pending_restart: Mutex<Vec<String>>,
     pub access_log: Option<crate::access_log::Format>,
     pub shadow: Arc<ShadowContext>,
+    /// Audit log of route changes (`GET /admin/events`).
+    pub events: crate::events::EventLog,
     draining: AtomicBool,
     phase: watch::Sender<Phase>,
 }
@@ -45,6 +47,7 @@ impl Shared {
         bound: Listen,
         access_log: Option<crate::access_log::Format>,
         shadow: Arc<ShadowContext>,
+        events: crate::events::EventLog,
     ) -> Self {
         metrics.set_config_version(&table.version);
         Shared {
@@ -55,6 +58,7 @@ impl Shared {
             pending_restart: Mutex::new(Vec::new()),
             access_log,
             shadow,
+            events,
             draining: AtomicBool::new(false),
             phase: watch::channel(Phase::Running).0,
         }

@@ -201,6 +201,19 @@ async fn wrong_data_at_step_25_rolls_back_within_one_interval() {
     let before = legacy.count();
     p.traffic(5).await;
     assert_eq!(legacy.count(), before + 5, "every user is back on legacy");
+    // The event log says who, what and why.
+    let events = get(&p.client, &p.proxy.admin_url("/admin/events?route=doc"))
+        .await
+        .json();
+    let newest = &events["events"][0];
+    assert_eq!(newest["actor"], "autopilot", "{events}");
+    assert_eq!(newest["from"], "canary 25%");
+    assert_eq!(newest["to"], "legacy");
+    assert!(
+        newest["reason"].as_str().unwrap().contains("mismatch rate"),
+        "{events}"
+    );
+    assert_eq!(events["events"][1]["to"], "canary 25%");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -131,6 +131,34 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
     let table = get(&c, &proxy.admin_url("/admin/routes")).await.json();
     assert_eq!(table["stale_decisions"], serde_json::json!(["feed"]));
     assert!(table["routes"][0]["decision"].is_null());
+    // Every change is in the event log, newest first, across the restart.
+    let events = get(&c, &proxy.admin_url("/admin/events?route=feed"))
+        .await
+        .json();
+    let seen: Vec<(String, String, String)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["from"].as_str().unwrap_or("-").to_owned(),
+                e["to"].as_str().unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    let want = [
+        ("file", "legacy", "extracted"),
+        ("cli", "legacy", "legacy"),
+        ("cli", "canary 100%", "legacy"),
+        ("cli", "shadow", "canary 100%"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, f, t)| (a.to_string(), f.to_string(), t.to_string()))
+        .collect();
+    assert_eq!(seen, want);
+    assert_eq!(events["events"][2]["reason"], "manual rollback");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

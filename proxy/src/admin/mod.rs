@@ -86,6 +86,19 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
             ),
         },
         (&Method::GET, "/admin/shadow") => shadow_summary(shared),
+        (&Method::GET, "/admin/events") => {
+            let query = req.uri().query();
+            let limit = query_limit(query).unwrap_or(100);
+            let route = query.and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("route="))
+                    .map(str::to_owned)
+            });
+            json(
+                StatusCode::OK,
+                &json!({"events": shared.events.newest(limit, route.as_deref())}),
+            )
+        }
         (&Method::GET, "/admin/autopilot") => json(
             StatusCode::OK,
             &json!({"clock": if admin.autopilot.is_manual() { "manual" } else { "real" }, "routes": admin.autopilot.status()}),
@@ -135,7 +148,8 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
             | "/admin/reload"
             | "/admin/shadow"
             | "/admin/autopilot"
-            | "/admin/autopilot/tick",
+            | "/admin/autopilot/tick"
+            | "/admin/events",
         ) => json(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"error": "method not allowed"}),

@@ -27,6 +27,18 @@ pub enum Trigger {
     Autopilot,
 }
 
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::File => "file",
+            Trigger::Signal => "signal",
+            Trigger::Admin => "admin",
+            Trigger::Route => "route",
+            Trigger::Autopilot => "autopilot",
+        }
+    }
+}
+
 /// The outcome of one reload, as logged and returned by `POST /admin/reload`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReloadReport {
@@ -93,6 +105,20 @@ fn reload_once(path: &Path, shared: &Shared, trigger: Trigger) -> ReloadReport {
             if let Ok(mut last) = shared.last_reload_error.lock() {
                 *last = Some(messages.clone());
             }
+            shared.events.record(crate::events::Event {
+                at: crate::overlay::now(),
+                kind: "reload_failed".into(),
+                actor: trigger.as_str().into(),
+                route: None,
+                from: None,
+                to: None,
+                reason: format!(
+                    "routes file rejected ({} error{}), the previous table keeps serving: {}",
+                    messages.len(),
+                    if messages.len() == 1 { "" } else { "s" },
+                    messages.first().map(String::as_str).unwrap_or("")
+                ),
+            });
             ReloadReport {
                 result: "failure",
                 trigger,
@@ -136,6 +162,14 @@ fn reload_once(path: &Path, shared: &Shared, trigger: Trigger) -> ReloadReport {
             }
             let version = table.version.clone();
             shared.metrics.set_config_version(&version);
+            // Route commands and the autopilot record their own, richer events.
+            if !matches!(trigger, Trigger::Route | Trigger::Autopilot) {
+                for e in
+                    crate::events::diff(&current, &table, trigger.as_str(), crate::overlay::now())
+                {
+                    shared.events.record(e);
+                }
+            }
             shared.table.store(Arc::new(table));
             // Learned-noise comparators were built on the previous rules.
             if let Some(recorder) = &shared.shadow.recorder {

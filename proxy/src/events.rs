@@ -1,0 +1,207 @@
+//! The audit log of route changes: who or what changed which route, from what to what,
+//! why, when (`GET /admin/events`).
+//!
+//! Sources: route decisions (manual commands and the autopilot, routectl.rs), and reloads
+//! of routes.toml (one event per route whose mode or canary percent changed, per route
+//! added or removed, and one per rejected file). Events are appended to
+//! `ficus-events.jsonl` beside routes.toml, one JSON object per line, so they survive
+//! restarts; the newest [`KEEP`] are kept in memory for the API.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::RouteTable;
+
+/// File name of the log, in the directory of routes.toml.
+pub const FILE_NAME: &str = "ficus-events.jsonl";
+/// Events kept in memory (and read back at start).
+pub const KEEP: usize = 1000;
+
+/// One change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unix time, seconds.
+    pub at: f64,
+    /// "route" (a route changed), "reload_failed".
+    pub kind: String,
+    /// "autopilot", "cli", "admin", "file", "signal", ... (a reload's trigger).
+    pub actor: String,
+    pub route: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub reason: String,
+}
+
+/// The log of one process.
+pub struct EventLog {
+    path: Option<PathBuf>,
+    recent: Mutex<VecDeque<Event>>,
+}
+
+impl EventLog {
+    /// Opens the log beside `routes`, reading back its newest events.
+    pub fn open(routes: &Path) -> Self {
+        let path = routes.parent().unwrap_or(Path::new(".")).join(FILE_NAME);
+        let mut recent = VecDeque::new();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for line in text.lines() {
+                if let Ok(e) = serde_json::from_str::<Event>(line) {
+                    if recent.len() == KEEP {
+                        recent.pop_front();
+                    }
+                    recent.push_back(e);
+                }
+            }
+        }
+        EventLog {
+            path: Some(path),
+            recent: Mutex::new(recent),
+        }
+    }
+
+    /// A log that keeps events in memory only.
+    pub fn in_memory() -> Self {
+        EventLog {
+            path: None,
+            recent: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Records an event (a failure to append to the file is logged, not fatal).
+    pub fn record(&self, event: Event) {
+        tracing::info!(
+            target: "ficus::events",
+            actor = %event.actor,
+            route = event.route.as_deref().unwrap_or("-"),
+            from = event.from.as_deref().unwrap_or("-"),
+            to = event.to.as_deref().unwrap_or("-"),
+            reason = %event.reason,
+            "route event"
+        );
+        if let Some(path) = &self.path {
+            let line = serde_json::to_string(&event).unwrap_or_default();
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .and_then(|mut f| writeln!(f, "{line}"));
+            if let Err(e) = appended {
+                tracing::warn!(path = %path.display(), error = %e, "cannot append to the event log");
+            }
+        }
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == KEEP {
+                recent.pop_front();
+            }
+            recent.push_back(event);
+        }
+    }
+
+    /// The newest events first, optionally of one route.
+    pub fn newest(&self, limit: usize, route: Option<&str>) -> Vec<Event> {
+        self.recent
+            .lock()
+            .map(|r| {
+                r.iter()
+                    .rev()
+                    .filter(|e| route.is_none_or(|name| e.route.as_deref() == Some(name)))
+                    .take(limit)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// How a route stands, as events describe it: "canary 5%", "shadow".
+pub fn describe(table: &RouteTable, route: &str) -> Option<String> {
+    let p = crate::routectl::position(table, route)?;
+    Some(match p.percent {
+        Some(pct) if p.mode == crate::config::Mode::Canary => format!("canary {pct}%"),
+        _ => p.mode.as_str().to_owned(),
+    })
+}
+
+/// Events for the routes that differ between two tables.
+pub fn diff(old: &RouteTable, new: &RouteTable, actor: &str, at: f64) -> Vec<Event> {
+    let mut out = Vec::new();
+    let event = |route: &str, from: Option<String>, to: Option<String>, reason: &str| Event {
+        at,
+        kind: "route".into(),
+        actor: actor.to_owned(),
+        route: Some(route.to_owned()),
+        from,
+        to,
+        reason: reason.to_owned(),
+    };
+    for r in &new.file.routes {
+        let before = describe(old, &r.name);
+        let after = describe(new, &r.name);
+        match (&before, &after) {
+            (None, _) => out.push(event(&r.name, None, after, "route added to routes.toml")),
+            (Some(b), Some(a)) if a != b => out.push(event(
+                &r.name,
+                before.clone(),
+                after.clone(),
+                "routes.toml changed",
+            )),
+            _ => {}
+        }
+    }
+    for r in &old.file.routes {
+        if !new.file.routes.iter().any(|n| n.name == r.name) {
+            out.push(event(
+                &r.name,
+                describe(old, &r.name),
+                None,
+                "route removed from routes.toml",
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(route: &str, n: usize) -> Event {
+        Event {
+            at: n as f64,
+            kind: "route".into(),
+            actor: "test".into(),
+            route: Some(route.into()),
+            from: Some("legacy".into()),
+            to: Some("shadow".into()),
+            reason: format!("#{n}"),
+        }
+    }
+
+    #[test]
+    fn events_survive_a_restart_newest_first() {
+        let dir = tempfile::tempdir().expect("dir");
+        let routes = dir.path().join("routes.toml");
+        let log = EventLog::open(&routes);
+        log.record(event("a", 1));
+        log.record(event("b", 2));
+        log.record(event("a", 3));
+        let again = EventLog::open(&routes);
+        let reasons: Vec<String> = again
+            .newest(10, None)
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(reasons, ["#3", "#2", "#1"]);
+        let only_a: Vec<String> = again
+            .newest(10, Some("a"))
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(only_a, ["#3", "#1"]);
+        assert_eq!(again.newest(1, None).len(), 1);
+    }
+}
