@@ -23,6 +23,7 @@ pub mod router;
 pub mod server;
 pub mod shadow;
 pub mod state;
+pub mod tls;
 pub mod upstream;
 
 use std::path::PathBuf;
@@ -87,6 +88,11 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         events,
     ));
 
+    if let Some(settings) = &shared.table.load().tls {
+        let terminator =
+            tls::Terminator::new(settings).map_err(|e| anyhow::anyhow!("listen.tls: {e}"))?;
+        let _ = shared.tls.set(Arc::new(terminator));
+    }
     let workers = server::Workers::start(&proxy, opts.threads, &shared)?;
     let control = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -98,6 +104,10 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let reload = reload::spawn(opts.config.clone(), shared.clone());
+        let _tls_watch = shared
+            .tls
+            .get()
+            .map(|t| tls::watch(t.clone(), shared.clone()));
         let _watcher = match reload::watch(&opts.config, reload.clone()) {
             Ok(w) => Some(w),
             Err(e) => {

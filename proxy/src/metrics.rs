@@ -28,6 +28,8 @@ pub struct Metrics {
     circuit_opened: IntCounterVec,
     rejected: IntCounterVec,
     pub connections_refused: IntCounter,
+    pub tls_reloads: IntCounterVec,
+    pub tls_handshake_failures: IntCounter,
 }
 
 /// Shadow outcomes, in the order of [`ShadowMetrics::outcomes`].
@@ -201,6 +203,17 @@ impl Metrics {
             ),
             &["reason"],
         ));
+        let tls_reloads = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_tls_reloads_total",
+                "Certificate reloads after the files changed, by result (ok, error).",
+            ),
+            &["result"],
+        ));
+        let tls_handshake_failures = must(IntCounter::new(
+            "ficus_tls_handshake_failures_total",
+            "TLS handshakes that failed or timed out.",
+        ));
         let connections_refused = must(IntCounter::new(
             "ficus_connections_refused_total",
             "Client connections closed at accept because limits.max_connections was reached.",
@@ -273,6 +286,8 @@ impl Metrics {
             Box::new(circuit_opened.clone()),
             Box::new(rejected.clone()),
             Box::new(connections_refused.clone()),
+            Box::new(tls_reloads.clone()),
+            Box::new(tls_handshake_failures.clone()),
         ] {
             must(registry.register(c));
         }
@@ -294,6 +309,8 @@ impl Metrics {
             circuit_opened,
             rejected,
             connections_refused,
+            tls_reloads,
+            tls_handshake_failures,
         }
     }
 

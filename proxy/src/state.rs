@@ -36,6 +36,8 @@ pub struct Shared {
     pub shadow: Arc<ShadowContext>,
     /// Audit log of route changes (`GET /admin/events`).
     pub events: crate::events::EventLog,
+    /// TLS termination of the public listener, when `[listen.tls]` was set at start.
+    pub tls: std::sync::OnceLock<Arc<crate::tls::Terminator>>,
     draining: AtomicBool,
     phase: watch::Sender<Phase>,
 }
@@ -59,6 +61,7 @@ impl Shared {
             access_log,
             shadow,
             events,
+            tls: std::sync::OnceLock::new(),
             draining: AtomicBool::new(false),
             phase: watch::channel(Phase::Running).0,
         }

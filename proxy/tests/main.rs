@@ -17,3 +17,4 @@ mod route_cli;
 mod routing;
 mod security;
 mod shadow;
+mod tls;

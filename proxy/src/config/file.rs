@@ -175,6 +175,39 @@ pub struct ListenFile {
     /// Peers (CIDR or address) whose `X-Forwarded-*`/`Forwarded` headers are kept and appended to.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// `[listen.tls]`: terminate TLS on the public listener (docs/tls.md).
+    pub tls: Option<TlsFile>,
+}
+
+/// `[listen.tls]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFile {
+    /// Default certificate chain (PEM), relative to routes.toml.
+    pub cert: String,
+    /// Its private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+    /// More certificates, chosen by SNI.
+    #[serde(default)]
+    pub certificates: Vec<TlsCertFile>,
+    /// Lowest protocol version: "1.2" (default) or "1.3".
+    pub min_version: Option<String>,
+    /// `Strict-Transport-Security` value on TLS responses ("" disables;
+    /// default "max-age=31536000; includeSubDomains").
+    pub hsts: Option<String>,
+    /// Time allowed for a TLS handshake (default 10000).
+    pub handshake_timeout_ms: Option<u64>,
+}
+
+/// One SNI certificate of `[listen.tls]`.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCertFile {
+    pub cert: String,
+    pub key: String,
+    /// Host names served with it: exact ("api.example.com") or one-label wildcards
+    /// ("*.example.com").
+    pub server_names: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]

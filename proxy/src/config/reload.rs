@@ -139,6 +139,17 @@ fn reload_once(path: &Path, shared: &Shared, trigger: Trigger) -> ReloadReport {
             if !same_addr(new.admin, bound.admin) {
                 restart_required.push(format!("listen.admin ({} -> {})", bound.admin, new.admin));
             }
+            match (shared.tls.get(), &table.tls) {
+                (Some(term), Some(settings)) => term.install(settings.certs.clone()),
+                (None, None) => {}
+                (Some(_), None) => restart_required.push("listen.tls (removed)".into()),
+                (None, Some(_)) => restart_required.push("listen.tls (added)".into()),
+            }
+            if let (Some(old), Some(new)) = (&current.tls, &table.tls) {
+                if old.tls13_only != new.tls13_only {
+                    restart_required.push("listen.tls.min_version".into());
+                }
+            }
             if !restart_required.is_empty() {
                 tracing::warn!(changes = ?restart_required, "listen addresses changed: applied the rest; restart ficus to move the listeners");
             }

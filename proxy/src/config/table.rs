@@ -120,6 +120,8 @@ pub struct RouteTable {
     /// `[auth]`; `None` means authentication is off.
     pub auth: Option<AuthConfig>,
     pub limits: Limits,
+    /// `[listen.tls]`, checked (certificates loaded).
+    pub tls: Option<crate::tls::TlsSettings>,
     /// Whether responses get the hardening headers (`[headers] harden`).
     pub harden: bool,
     /// The file as validated (with the overlay applied), for the admin API and `ficus check`.
@@ -280,6 +282,19 @@ impl RouteTable {
                 Ok(a) => Some(a),
                 Err(messages) => {
                     let line = lines.key(&["auth"]);
+                    for m in messages {
+                        err(line, m);
+                    }
+                    None
+                }
+            },
+            None => None,
+        };
+        let tls = match &file.listen.tls {
+            Some(t) => match crate::tls::TlsSettings::build(t, dir) {
+                Ok(s) => Some(s),
+                Err(messages) => {
+                    let line = lines.key(&["listen", "tls"]);
                     for m in messages {
                         err(line, m);
                     }
@@ -673,6 +688,7 @@ impl RouteTable {
             default_access,
             auth,
             limits,
+            tls,
             harden: file.headers.harden.unwrap_or(true),
             file,
             overlay: Default::default(),

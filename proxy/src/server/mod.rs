@@ -266,12 +266,76 @@ async fn serve(stream: TcpStream, peer: SocketAddr, builders: Arc<Builders>, sha
         .trusted_proxies
         .iter()
         .any(|net| net.contains(&peer.ip()));
+    if let Some(tls) = shared.tls.get().cloned() {
+        // Boxed: TLS connections are a separate, larger future; plaintext stays lean.
+        Box::pin(serve_tls(stream, peer, trusted, tls, builders, shared)).await;
+        return;
+    }
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
         peer: Peer::new(peer, trusted),
+        tls: false,
     });
     let svc = service_fn(move |req| service::handle(req, ctx.clone()));
     if is_http2(&stream).await {
+        drive(
+            builders.http2.serve_connection(TokioIo::new(stream), svc),
+            &shared,
+            peer,
+        )
+        .await;
+    } else {
+        drive(
+            builders
+                .http1
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades(),
+            &shared,
+            peer,
+        )
+        .await;
+    }
+}
+
+/// A connection on the TLS listener: handshake (bounded), then HTTP/2 if ALPN chose it,
+/// else HTTP/1.1.
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    trusted: bool,
+    tls: Arc<crate::tls::Terminator>,
+    builders: Arc<Builders>,
+    shared: Arc<Shared>,
+) {
+    let timeout = shared
+        .table
+        .load()
+        .tls
+        .as_ref()
+        .map_or(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT, |t| {
+            t.handshake_timeout
+        });
+    let stream = match tokio::time::timeout(timeout, tls.acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            shared.metrics.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    let ctx = Arc::new(ConnCtx {
+        shared: shared.clone(),
+        peer: Peer::new(peer, trusted),
+        tls: true,
+    });
+    let svc = service_fn(move |req| service::handle(req, ctx.clone()));
+    if h2 {
         drive(
             builders.http2.serve_connection(TokioIo::new(stream), svc),
             &shared,

@@ -28,6 +28,8 @@ static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static(reques
 pub struct ConnCtx {
     pub shared: Arc<Shared>,
     pub peer: Peer,
+    /// The connection came through the TLS listener.
+    pub tls: bool,
 }
 
 thread_local! {
@@ -203,7 +205,8 @@ pub async fn handle(
                 headers::strip_hop_by_hop(h, upgrade);
                 h.remove(header::EXPECT);
             }
-            headers::set_forwarding(h, &ctx.peer, host.as_ref(), "http");
+            let proto = if ctx.tls { "https" } else { "http" };
+            headers::set_forwarding(h, &ctx.peer, host.as_ref(), proto);
             headers::add_via(h, client_version);
             h.insert(&X_REQUEST_ID, request_id.clone());
             if upstream.rewrite_host {
@@ -341,6 +344,12 @@ pub async fn handle(
     }
     if table.harden {
         auth::harden::apply(resp.headers_mut(), &matched.access.csp, authenticated);
+    }
+    if ctx.tls {
+        if let Some(hsts) = table.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
+            resp.headers_mut()
+                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
     }
     if shared.is_draining()
         && client_version != Version::HTTP_2
