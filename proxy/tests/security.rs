@@ -973,3 +973,92 @@ burst = 3
         200
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_over_https_with_a_private_ca() {
+    use std::sync::Arc;
+    let legacy = TestUpstream::start("legacy").await;
+    // A CA and a server certificate for 127.0.0.1.
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let f = fetches.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, f) = (acceptor.clone(), f.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |_req| {
+                    f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    async move {
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            Full::<bytes::Bytes>::from(JWKS.to_vec()),
+                        ))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    let text = secured(&legacy, "").replace(
+        "jwks_file = \"jwks.json\"",
+        &format!("jwks_url = \"https://{addr}/jwks.json\"\njwks_ca_file = \"ca.pem\""),
+    );
+    let proxy = TestProxy::start_with_files(&text, &[("ca.pem", ca.pem().as_bytes())]);
+    let c = client();
+    let t = bearer(&token("7", &[]));
+    assert_eq!(
+        call(&c, proxy.url("/api/users/7"), &[("authorization", &t)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+    // Without the private CA the identity provider is not trusted: no keys, 401.
+    let untrusted = secured(&legacy, "").replace(
+        "jwks_file = \"jwks.json\"",
+        &format!("jwks_url = \"https://{addr}/jwks.json\"\njwks_ca_file = \"other-ca.pem\""),
+    );
+    let mut other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    other.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other = other
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let proxy =
+        TestProxy::start_with_files(&untrusted, &[("other-ca.pem", other.pem().as_bytes())]);
+    let got = call(&c, proxy.url("/api/users/7"), &[("authorization", &t)]).await;
+    assert_eq!(got.status, 401);
+    assert!(
+        got.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("signing keys unavailable")
+    );
+    assert_eq!(legacy.count(), 1);
+}

@@ -30,6 +30,8 @@ static CACHE: LazyLock<Mutex<HashMap<String, Entry>>> = LazyLock::new(Default::d
 
 /// A JWKS URL and its refresh policy.
 pub struct Remote {
+    /// The TLS client for an `https://` URL.
+    pub tls: Option<tokio_rustls::TlsConnector>,
     pub url: String,
     pub ttl: Duration,
     pub min_refresh: Duration,
@@ -59,7 +61,7 @@ impl Remote {
         if !fetch {
             return cached;
         }
-        match fetch_keys(&self.url).await {
+        match fetch_keys(&self.url, self.tls.as_ref()).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 if let Ok(mut cache) = CACHE.lock() {
@@ -79,31 +81,89 @@ impl Remote {
 }
 
 /// Fetches and parses a JWKS document.
-async fn fetch_keys(url: &str) -> Result<KeySet, String> {
-    let text = tokio::time::timeout(FETCH_TIMEOUT, get(url))
+async fn fetch_keys(url: &str, tls: Option<&tokio_rustls::TlsConnector>) -> Result<KeySet, String> {
+    let text = tokio::time::timeout(FETCH_TIMEOUT, get(url, tls))
         .await
         .map_err(|_| format!("timed out after {FETCH_TIMEOUT:?}"))??;
     KeySet::from_jwks(&text)
 }
 
-/// A plain HTTP GET (the URL was checked when the table was built).
-async fn get(url: &str) -> Result<String, String> {
+/// The TLS client of an `https://` JWKS URL: the system's roots, or the CAs of `ca_file`.
+pub fn client_tls(ca_file: Option<&std::path::Path>) -> Result<tokio_rustls::TlsConnector, String> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            for cert in CertificateDer::pem_file_iter(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+            {
+                let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+        }
+    }
+    if roots.is_empty() {
+        return Err("no trusted CA certificate found".into());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(
+        config,
+    )))
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Empty<Bytes>>;
+
+async fn handshake<S>(io: S) -> Result<Sender, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// A GET over HTTP or HTTPS (the URL was checked when the table was built).
+async fn get(url: &str, tls: Option<&tokio_rustls::TlsConnector>) -> Result<String, String> {
     let uri: http::Uri = url.parse().map_err(|e| format!("bad url: {e}"))?;
     let authority = uri.authority().ok_or("url has no host")?.clone();
+    let https = uri.scheme_str() == Some("https");
     let addr = match authority.port_u16() {
         Some(_) => authority.as_str().to_owned(),
-        None => format!("{}:80", authority.host()),
+        None => format!("{}:{}", authority.host(), if https { 443 } else { 80 }),
     };
     let stream = tokio::net::TcpStream::connect(&addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("handshake: {e}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let mut sender = match (https, tls) {
+        (true, Some(tls)) => {
+            let name = rustls_pki_types::ServerName::try_from(authority.host().to_owned())
+                .map_err(|e| format!("server name: {e}"))?;
+            let stream = tls
+                .connect(name, stream)
+                .await
+                .map_err(|e| format!("TLS: {e}"))?;
+            handshake(stream).await?
+        }
+        (true, None) => return Err("https URL without a TLS client".into()),
+        (false, _) => handshake(stream).await?,
+    };
     let req = http::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
         .header(http::header::HOST, authority.as_str())
         .header(http::header::ACCEPT, "application/json")

@@ -228,14 +228,28 @@ impl AuthConfig {
         }
         let source = match &file.jwks_url {
             Some(url) => {
-                if !url.starts_with("http://") {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
                     errors.push(format!(
-                        "auth.jwks_url {url:?}: only http:// is supported for now; serve the JWKS over a trusted network or use jwks_file"
+                        "auth.jwks_url {url:?} must start with https:// (or http:// on a trusted network)"
                     ));
                 } else if url.parse::<http::Uri>().is_err() {
                     errors.push(format!("auth.jwks_url {url:?} is not a URL"));
                 }
+                let tls = if url.starts_with("https://") {
+                    match jwks::client_tls(
+                        file.jwks_ca_file.as_ref().map(|f| dir.join(f)).as_deref(),
+                    ) {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            errors.push(format!("auth.jwks_ca_file: {e}"));
+                            None
+                        }
+                    }
+                } else {
+                    None
+                };
                 Keys::Remote(jwks::Remote {
+                    tls,
                     url: url.clone(),
                     ttl: Duration::from_secs(file.jwks_ttl_seconds.unwrap_or(300).max(1)),
                     min_refresh: Duration::from_secs(file.jwks_min_refresh_seconds.unwrap_or(30)),

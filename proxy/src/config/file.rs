@@ -52,6 +52,8 @@ pub struct AuthFile {
     /// once per `jwks_min_refresh_seconds`.
     pub jwks_url: Option<String>,
     pub jwks_ttl_seconds: Option<u64>,
+    /// CA certificates (PEM) trusted for an `https://` JWKS URL, instead of the system's.
+    pub jwks_ca_file: Option<String>,
     pub jwks_min_refresh_seconds: Option<u64>,
     /// Public keys in PEM (RSA or EC), relative to routes.toml.
     #[serde(default)]
