@@ -118,12 +118,15 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         let admin_listener = tokio::net::TcpListener::from_std(admin.try_clone()?)?;
         let autopilot = autopilot::Autopilot::from_env();
         autopilot::spawn(autopilot.clone(), shared.clone(), reload.clone());
+        let dashboard = admin::dashboard::Dashboard::from_env();
+        admin::dashboard::spawn(dashboard.clone(), shared.clone());
         tokio::spawn(admin::serve(
             admin_listener,
             admin::Admin {
                 shared: shared.clone(),
                 reload: reload.clone(),
                 autopilot,
+                dashboard,
             },
         ));
 

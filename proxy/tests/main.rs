@@ -8,6 +8,7 @@ mod support;
 mod autopilot;
 mod canary;
 mod check;
+mod dashboard;
 mod grafana;
 mod platform;
 mod proxying;

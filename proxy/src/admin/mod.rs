@@ -17,6 +17,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+pub mod dashboard;
+
 use crate::config::reload::{ReloadHandle, Trigger};
 use crate::state::{Phase, Shared};
 
@@ -25,6 +27,7 @@ pub struct Admin {
     pub shared: Arc<Shared>,
     pub reload: ReloadHandle,
     pub autopilot: Arc<crate::autopilot::Autopilot>,
+    pub dashboard: Arc<dashboard::Dashboard>,
 }
 
 /// Serves the admin API until the process exits.
@@ -56,6 +59,19 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
     }
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => json(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, "/" | "/index.html") => {
+            asset(dashboard::INDEX_HTML, "text/html; charset=utf-8")
+        }
+        (&Method::GET, "/dashboard.js") => {
+            asset(dashboard::DASHBOARD_JS, "text/javascript; charset=utf-8")
+        }
+        (&Method::GET, "/dashboard.css") => {
+            asset(dashboard::DASHBOARD_CSS, "text/css; charset=utf-8")
+        }
+        (&Method::GET, "/admin/dashboard") => json(
+            StatusCode::OK,
+            &admin.dashboard.render(shared, &admin.autopilot),
+        ),
         (&Method::GET, "/readyz") => {
             if shared.current_phase() == Phase::Running {
                 json(StatusCode::OK, &json!({"status": "ready"}))
@@ -329,6 +345,25 @@ fn access_json(a: &crate::auth::Access) -> Value {
         "owner": a.owner,
         "max_body_bytes": a.max_body,
     })
+}
+
+/// An embedded dashboard asset, with a CSP that allows nothing from elsewhere.
+fn asset(body: &'static str, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
 }
 
 fn query_param(query: Option<&str>, name: &str) -> Option<u64> {
