@@ -166,6 +166,14 @@ function bodyView(text, marks) {
   }
 }
 
+/// Scrolls each diff column to its first highlighted field.
+function revealHighlights(root) {
+  for (const col of root.querySelectorAll(".diff .col")) {
+    const mark = col.querySelector(".changed, .missing, .extra");
+    if (mark) col.scrollTop = Math.max(0, mark.offsetTop - col.offsetTop - 60);
+  }
+}
+
 function renderDiff(m) {
   const diffs = (m.report.body && m.report.body.differences) || [];
   const legacyMarks = new Map(), candMarks = new Map();
@@ -191,7 +199,7 @@ async function renderDetail() {
   const [fields, learned, diffs, events] = await Promise.all([
     getJson(`/admin/shadow/${name}/fields?limit=10`).catch(() => ({ fields: [] })),
     getJson(`/admin/shadow/${name}/learned`).catch(() => ({ fields: [] })),
-    getJson(`/admin/shadow/${name}/diffs?limit=3`).catch(() => ({ diffs: [] })),
+    getJson(`/admin/shadow/${name}/diffs?limit=2`).catch(() => ({ diffs: [] })),
     getJson(`/admin/events?route=${name}&limit=10`).catch(() => ({ events: [] })),
   ]);
   const f = document.getElementById("fields");
@@ -201,6 +209,7 @@ async function renderDetail() {
   l.replaceChildren(...(learned.fields.length ? learned.fields.map((x) => el("li", { text: `${x.pointer} ×${x.count}` })) : [el("li", { class: "next", text: "none" })]));
   const dv = document.getElementById("diffs");
   dv.replaceChildren(...(diffs.diffs.length ? diffs.diffs.map(renderDiff) : [el("p", { class: "next", text: "no mismatch stored" })]));
+  revealHighlights(dv);
   const ev = document.getElementById("route-events");
   ev.replaceChildren(...(events.events.length ? events.events.map(eventItem) : [el("li", { class: "next", text: "no event" })]));
 }
