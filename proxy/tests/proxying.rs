@@ -109,6 +109,13 @@ async fn http2_prior_knowledge_client() {
         ":authority becomes Host"
     );
     assert_eq!(seen.headers["via"], "2 ficus");
+    // Regression: normalising the path of an HTTP/2 request dropped its authority, and
+    // with it the Host the upstream receives.
+    let got = get(&h2_client(), &proxy.url("/a//./h2?x=1")).await;
+    assert_eq!(got.status, 200);
+    let seen = legacy.seen().pop().unwrap();
+    assert_eq!(seen.uri, "/a/h2?x=1");
+    assert_eq!(seen.headers["host"], proxy.proxy.to_string().as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

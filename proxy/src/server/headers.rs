@@ -119,19 +119,10 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-/// Whether a request header calls for the removal pass: hop-by-hop, `Expect`, `X-Ficus-*`.
+/// Whether a request header calls for the removal pass: hop-by-hop or `Expect`.
+/// (Identity headers are removed by `auth::strip_identity` on every request.)
 pub fn needs_cleaning(name: &HeaderName) -> bool {
-    is_hop_by_hop(name) || name == header::EXPECT || is_ficus(name)
-}
-
-fn is_ficus(name: &HeaderName) -> bool {
-    // `x_ficus_subject` too: some frameworks read `_` as `-`.
-    let b = name.as_str().as_bytes();
-    b.len() > 8
-        && b[..8]
-            .iter()
-            .zip(b"x-ficus-")
-            .all(|(c, want)| c == want || (*want == b'-' && *c == b'_'))
+    is_hop_by_hop(name) || name == header::EXPECT
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
@@ -143,18 +134,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || name == header::TRANSFER_ENCODING
         || name == header::TE
         || name == header::UPGRADE
-}
-
-/// Removes every client-sent `X-Ficus-*` header (in any case, any number of times):
-/// identity (`X-Ficus-Subject`, `X-Ficus-Roles`) and shadow markers are set by Ficus only.
-pub fn strip_ficus_headers(headers: &mut HeaderMap) {
-    if !headers.keys().any(is_ficus) {
-        return;
-    }
-    let spoofed: Vec<HeaderName> = headers.keys().filter(|k| is_ficus(k)).cloned().collect();
-    for name in spoofed {
-        headers.remove(&name);
-    }
 }
 
 /// Headers a client cannot make Ficus drop by naming them in `Connection`.
@@ -345,20 +324,6 @@ mod tests {
             h["forwarded"],
             "for=6.6.6.6, for=\"[::1]\";proto=http;host=\"api.example\""
         );
-    }
-
-    #[test]
-    fn client_sent_ficus_headers_are_removed() {
-        let mut h = map(&[
-            ("X-Ficus-Subject", "1"),
-            ("x-ficus-subject", "2"),
-            ("X-FICUS-ROLES", "admin"),
-            ("x_ficus_subject", "3"),
-            ("x-ok", "1"),
-        ]);
-        strip_ficus_headers(&mut h);
-        assert_eq!(h.len(), 1);
-        assert!(h.contains_key("x-ok"));
     }
 
     #[test]

@@ -61,12 +61,17 @@ pub async fn handle(
                 Some(q) => format!("{path}?{q}"),
                 None => path,
             };
-            match PathAndQuery::try_from(pq) {
-                Ok(pq) => {
-                    *req.uri_mut() = Uri::from(pq);
+            // Keep scheme and authority: HTTP/2 requests carry the host there.
+            let mut parts = req.uri().clone().into_parts();
+            match PathAndQuery::try_from(pq).map(|pq| {
+                parts.path_and_query = Some(pq);
+                Uri::from_parts(parts)
+            }) {
+                Ok(Ok(uri)) => {
+                    *req.uri_mut() = uri;
                     None
                 }
-                Err(_) => Some(Reject::new(
+                _ => Some(Reject::new(
                     StatusCode::BAD_REQUEST,
                     "bad_path",
                     "invalid path",
@@ -101,6 +106,12 @@ pub async fn handle(
         if let Some(reject) = early {
             break 'resp reject.response(&request_id, shared);
         }
+        // Per client address first: floods of bad tokens must not buy signature checks.
+        if let Some(limit) = &table.limits.per_client {
+            if let Err(wait) = limit.check(&ctx.peer.addr.ip()) {
+                break 'resp Reject::rate_limited(wait).response(&request_id, shared);
+            }
+        }
         // The override header of a canary is read before X-Ficus-* headers are stripped.
         let forced = matched
             .canary
@@ -134,11 +145,6 @@ pub async fn handle(
                 break 'resp r.response(&request_id, shared);
             }
         };
-        if let Some(limit) = &table.limits.per_client {
-            if let Err(wait) = limit.check(&ctx.peer.addr.ip()) {
-                break 'resp Reject::rate_limited(wait).response(&request_id, shared);
-            }
-        }
         if let (Some(limit), Some(id)) = (&table.limits.per_subject, &identity) {
             if let Err(wait) = limit.check(&id.subject) {
                 break 'resp Reject::rate_limited(wait).response(&request_id, shared);
