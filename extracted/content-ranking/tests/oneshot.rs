@@ -56,7 +56,7 @@ async fn validation_errors_are_400_and_unknown_user_404() {
     ] {
         let (status, body) = get(&svc, uri).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
-        assert_eq!(body["error"], "bad request");
+        assert_eq!(body["error"], "bad_request");
     }
     let (status, body) = get(&svc, "/api/content/top?user_id=999999").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -175,7 +175,7 @@ async fn common_endpoints() {
     let (s, body) = get(&svc, "/nope").await;
     assert_eq!(
         (s, body["error"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not found"))
+        (StatusCode::NOT_FOUND, Some("not_found"))
     );
     let (s, _) = call(
         &svc,

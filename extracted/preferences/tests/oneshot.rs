@@ -92,7 +92,7 @@ async fn put_validation_is_422_with_every_field() {
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"], "validation failed");
+    assert_eq!(body["error"], "validation_failed");
     let fields: Vec<&str> = body["fields"]
         .as_array()
         .unwrap()

@@ -86,19 +86,19 @@ impl ApiError {
     /// The status and the `error` kind.
     pub fn status_and_kind(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad request"),
-            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
-            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not found"),
-            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
-            Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "invalid transition"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::InvalidTransition { .. } => (StatusCode::CONFLICT, "conflict"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported media type")
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
-            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation failed"),
+            Self::Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(e.status_and_kind().0, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(
             e.body(),
-            json!({"error": "validation failed",
+            json!({"error": "validation_failed",
                    "message": "invalid fields: categories[0], email_opt_in",
                    "fields": [{"field": "categories[0]", "message": "unknown category \"x\""},
                               {"field": "email_opt_in", "message": "is required"}]})
@@ -179,7 +179,7 @@ mod tests {
         let e = ApiError::Internal("disk on fire at /var/x".into());
         assert_eq!(
             e.body(),
-            json!({"error": "internal error", "message": "internal error"})
+            json!({"error": "internal", "message": "internal error"})
         );
         let e = ApiError::InvalidTransition {
             message: "m".into(),

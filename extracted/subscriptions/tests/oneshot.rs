@@ -21,7 +21,7 @@ async fn get_needs_identity_and_ownership() {
     let (s, body) = call(&svc, get(None, "")).await;
     assert_eq!(
         (s, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("unauthenticated"))
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
     );
     assert_eq!(
         call(&svc, get(Some(&other), "member")).await.0,
@@ -97,7 +97,7 @@ async fn cancel_moves_active_to_cancelled_once() {
             body["to"].as_str()
         ),
         (
-            Some("invalid transition"),
+            Some("conflict"),
             Some("cancelled"),
             Some("cancelled")
         )
@@ -178,7 +178,7 @@ async fn operators_drive_the_state_machine() {
     )
     .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(body["error"], "validation failed");
+    assert_eq!(body["error"], "validation_failed");
     assert_eq!(body["fields"].as_array().unwrap().len(), 2, "{body}");
     let path: [SubscriptionStatus; 3] = [Active, PastDue, Expired];
     for to in path {
