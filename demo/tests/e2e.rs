@@ -142,7 +142,8 @@ fn demo_stack_serves_through_the_proxy_and_stops() {
     }
     assert_eq!(top(&shadow)["route"], "top-content", "{shadow}");
     assert_eq!(
-        top(&shadow)["match"], 1,
+        top(&shadow)["match"],
+        1,
         "legacy and content-ranking agree: {shadow}"
     );
 

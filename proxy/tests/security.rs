@@ -458,6 +458,25 @@ async fn default_is_required_public_is_anonymous_optional_verifies_when_present(
         feed.headers["content-security-policy"],
         "default-src 'self'"
     );
+    // CORS preflights carry no credentials: they pass, anonymously.
+    let preflight = call_m(
+        &c,
+        "OPTIONS",
+        proxy.url("/api/users/7"),
+        &[
+            ("origin", APP),
+            ("access-control-request-method", "PATCH"),
+            ("x-ficus-subject", "7"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(preflight.status, 200);
+    let seen = legacy.seen().pop().unwrap();
+    assert_eq!(seen.method, "OPTIONS");
+    assert!(seen.headers.get("x-ficus-subject").is_none());
+    let plain = call_m(&c, "OPTIONS", proxy.url("/api/users/7"), &[], "").await;
+    assert_eq!(plain.status, 401, "a plain OPTIONS is not a preflight");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -96,11 +96,7 @@ async fn cancel_moves_active_to_cancelled_once() {
             body["from"].as_str(),
             body["to"].as_str()
         ),
-        (
-            Some("conflict"),
-            Some("cancelled"),
-            Some("cancelled")
-        )
+        (Some("conflict"), Some("cancelled"), Some("cancelled"))
     );
 }
 

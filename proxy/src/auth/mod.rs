@@ -372,7 +372,7 @@ pub async fn check(
         // Authentication off (no [auth] table); validation refused policies needing it.
         return Ok(Verdict { identity: None });
     };
-    if access.auth == AuthMode::Public {
+    if access.auth == AuthMode::Public || is_preflight(method, headers) {
         return Ok(Verdict { identity: None });
     }
     let (identity, via) = match auth.credential(headers) {
@@ -395,6 +395,15 @@ pub async fn check(
     Ok(Verdict {
         identity: Some(identity),
     })
+}
+
+/// A CORS preflight: browsers send it without credentials, so it passes anonymously
+/// (no identity is injected) and the upstream answers it; the real request that follows
+/// is checked as usual.
+pub fn is_preflight(method: &Method, headers: &HeaderMap) -> bool {
+    method == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
 }
 
 /// Sets the verified identity headers (client-sent ones were removed before).
