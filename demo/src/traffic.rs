@@ -14,6 +14,15 @@ type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Ful
 
 pub async fn run(proxy: String, users: u32, per_second: u32) {
     let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    // The proxy binds after this task starts: wait (bounded) until it accepts, so the
+    // first member's login does not fail.
+    let addr = proxy.trim_start_matches("http://").to_owned();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1) / per_second);
     // A small deterministic walk over users so runs are comparable.
     let mut n: u64 = 7;
