@@ -61,6 +61,10 @@ struct Plan {
     legacy: SocketAddr,
     /// (upstream name in routes.toml, address) of the extracted services.
     extracted: Vec<(String, SocketAddr)>,
+    /// With --ephemeral: the listeners bound on `127.0.0.1:0`, by "proxy", "admin",
+    /// "legacy" or service name. They are held from choosing the port to serving on it, so
+    /// no other process (another demo, a parallel test) can take a port in between.
+    held: std::collections::HashMap<String, std::net::TcpListener>,
 }
 
 /// File in the data directory holding the legacy's JWT secret, read by the proxy.
@@ -95,7 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         &cli.data_dir.join(JWT_SECRET_FILE),
         &legacy_config.jwt_secret,
     )?;
-    let plan = plan(&cli)?;
+    let mut plan = plan(&cli)?;
 
     let services = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -105,13 +109,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let legacy = services.block_on(async {
         let conn = fitness_data::schema::open(&db)?;
         let state = fitness_legacy::AppState::new(conn, legacy_config);
-        fitness_legacy::start(state, plan.legacy)
-            .await
-            .with_context(|| format!("start legacy on {}", plan.legacy))
+        match plan.held.remove("legacy") {
+            Some(l) => fitness_legacy::start_on_std(state, l),
+            None => fitness_legacy::start(state, plan.legacy).await,
+        }
+        .with_context(|| format!("start legacy on {}", plan.legacy))
     })?;
     let mut extracted = Vec::new();
     for (name, addr) in &plan.extracted {
-        let running = services.block_on(start_service(name, &db, *addr))?;
+        let bound = plan.held.remove(name);
+        let running = services.block_on(start_service(name, &db, *addr, bound))?;
         extracted.push((name.clone(), running));
     }
     let jobs = services.block_on(start_jobs(&db, &cli.data_dir, cli.ephemeral))?;
@@ -164,6 +171,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         threads: 1,
         access_log: Some(ficus::access_log::Format::Text),
         handoff_socket: None,
+        listeners: match (plan.held.remove("proxy"), plan.held.remove("admin")) {
+            (Some(proxy), Some(admin)) => Some(ficus::PreBound { proxy, admin }),
+            _ => None,
+        },
     });
     services.block_on(async {
         let _ = legacy.stop().await;
@@ -198,11 +209,13 @@ async fn start_jobs(
         .with_context(|| format!("start the jobs worker on {listen}"))
 }
 
-/// Starts one extracted service on `addr` over the demo database.
+/// Starts one extracted service over the demo database, on `bound` if the plan holds a
+/// listener for it, else on `addr`.
 async fn start_service(
     name: &str,
     db: &Path,
     addr: SocketAddr,
+    bound: Option<std::net::TcpListener>,
 ) -> anyhow::Result<service_kit::Running> {
     use service_kit::Clock;
     use service_kit::sqlite::SqliteDb;
@@ -226,9 +239,11 @@ async fn start_service(
         )),
         other => bail!("no extracted service named {other:?}"),
     };
-    service_kit::start(router, addr)
-        .await
-        .with_context(|| format!("start {name} on {addr}"))
+    match bound {
+        Some(l) => service_kit::start_on_std(router, l),
+        None => service_kit::start(router, addr).await,
+    }
+    .with_context(|| format!("start {name} on {addr}"))
 }
 
 fn ensure_data(db: &Path, seed: u64, users: u32) -> anyhow::Result<()> {
@@ -285,13 +300,19 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
             admin: addr(&doc, &["listen", "admin"])?,
             legacy: addr(&doc, &["upstreams", "legacy", "url"])?,
             extracted,
+            held: Default::default(),
         });
     }
-    // Ephemeral: pick free loopback ports and write a copy of the routes file using them.
-    let free = || -> anyhow::Result<SocketAddr> {
-        Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+    // Ephemeral: bind free loopback ports, keep the listeners, and write a copy of the
+    // routes file naming them.
+    let mut held = std::collections::HashMap::new();
+    let mut free = |name: &str| -> anyhow::Result<SocketAddr> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let at = l.local_addr()?;
+        held.insert(name.to_owned(), l);
+        Ok(at)
     };
-    let (proxy, admin, legacy) = (free()?, free()?, free()?);
+    let (proxy, admin, legacy) = (free("proxy")?, free("admin")?, free("legacy")?);
     let Some(toml::Value::Table(listen)) = doc.get_mut("listen") else {
         bail!("routes file has no [listen]")
     };
@@ -300,7 +321,11 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
     let mut extracted = Vec::new();
     if let Some(toml::Value::Table(ups)) = doc.get_mut("upstreams") {
         for (name, up) in ups.iter_mut() {
-            let at = if name == "legacy" { legacy } else { free()? };
+            let at = if name == "legacy" {
+                legacy
+            } else {
+                free(name)?
+            };
             if SERVICES.contains(&name.as_str()) {
                 extracted.push((name.clone(), at));
             }
@@ -319,6 +344,10 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
             );
         }
     }
+    // An upstream the demo does not run gets a port nobody listens on (refused, not hung).
+    held.retain(|name, _| {
+        ["proxy", "admin", "legacy"].contains(&name.as_str()) || SERVICES.contains(&name.as_str())
+    });
     let routes_file = cli.data_dir.join("routes.ephemeral.toml");
     std::fs::write(&routes_file, toml::to_string(&doc)?)?;
     Ok(Plan {
@@ -327,5 +356,6 @@ fn plan(cli: &Cli) -> anyhow::Result<Plan> {
         admin,
         legacy,
         extracted,
+        held,
     })
 }

@@ -84,20 +84,14 @@ fn start(routes: &Path, data: &Path) -> Demo {
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let demo = Demo {
+    // Every listener is bound (and held) before the banner, so connections queue until
+    // the services and the proxy serve them.
+    Demo {
         child,
         proxy: proxy.unwrap(),
         admin: admin.unwrap(),
         jobs: jobs.unwrap(),
-    };
-    // ficus binds right after the banner: poll (bounded) until it accepts.
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(demo.proxy.trim_start_matches("http://")).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
     }
-    demo
 }
 
 impl Demo {

@@ -115,7 +115,17 @@ impl Drop for Running {
 
 /// Binds `addr` (use `127.0.0.1:0` in tests) and serves `state` in a background task.
 pub async fn start(state: AppState, addr: SocketAddr) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    start_on(state, tokio::net::TcpListener::bind(addr).await?)
+}
+
+/// Serves `state` on a listener the caller already bound (so a port chosen with `:0` is
+/// never released and re-bound), in a background task. Needs a tokio runtime.
+pub fn start_on_std(state: AppState, listener: std::net::TcpListener) -> std::io::Result<Running> {
+    listener.set_nonblocking(true)?;
+    start_on(state, tokio::net::TcpListener::from_std(listener)?)
+}
+
+fn start_on(state: AppState, listener: tokio::net::TcpListener) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, state, async move {

@@ -37,7 +37,7 @@ use metrics::Metrics;
 use state::{Phase, Shared};
 
 /// Options of `ficus run`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     pub config: PathBuf,
     /// Worker threads (each with its own current-thread runtime).
@@ -46,6 +46,20 @@ pub struct RunOptions {
     pub access_log: Option<access_log::Format>,
     /// Unix socket for zero-downtime restarts (see [`handoff`]).
     pub handoff_socket: Option<PathBuf>,
+    /// Listeners the caller already bound (an embedding program such as the demo, which
+    /// binds `127.0.0.1:0` and writes the ports into the routes file so that no other
+    /// process can take a port between choosing and binding it). Used instead of binding
+    /// `[listen]`; a handoff from a predecessor still wins.
+    pub listeners: Option<PreBound>,
+}
+
+/// Already-bound listeners for [`RunOptions::listeners`].
+#[derive(Debug)]
+pub struct PreBound {
+    /// Serves `listen.proxy`.
+    pub proxy: std::net::TcpListener,
+    /// Serves `listen.admin`.
+    pub admin: std::net::TcpListener,
 }
 
 /// Runs the proxy until SIGTERM/SIGINT or until a successor takes over, then drains.
@@ -58,13 +72,18 @@ pub fn run(opts: RunOptions) -> anyhow::Result<()> {
         Some(path) => handoff::take_over(path)?,
         None => None,
     };
-    let (proxy, admin, takeover) = match takeover {
-        Some(t) => {
+    let (proxy, admin, takeover) = match (takeover, opts.listeners) {
+        (Some(t), _) => {
             let proxy = adopt_or_bind(t.proxy.try_clone()?, wanted.proxy)?;
             let admin = adopt_or_bind(t.admin.try_clone()?, wanted.admin)?;
             (proxy, admin, Some(t))
         }
-        None => (
+        (None, Some(PreBound { proxy, admin })) => {
+            proxy.set_nonblocking(true)?;
+            admin.set_nonblocking(true)?;
+            (proxy, admin, None)
+        }
+        (None, None) => (
             server::bind(wanted.proxy)
                 .with_context(|| format!("bind listen.proxy {}", wanted.proxy))?,
             server::bind(wanted.admin)

@@ -233,6 +233,7 @@ fn run(args: RunArgs) -> ExitCode {
             LogFormat::Text => ficus::access_log::Format::Text,
         }),
         handoff_socket: args.handoff_socket,
+        listeners: None,
     };
     match ficus::run(opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -34,5 +34,5 @@ pub use error::{ApiError, FieldError};
 pub use health::Readiness;
 pub use identity::{Identity, UserIdPath};
 pub use metrics::Metrics;
-pub use server::{Running, finish, init_tracing, serve, shutdown_signal, start};
+pub use server::{Running, finish, init_tracing, serve, shutdown_signal, start, start_on_std};
 pub use shadow::DryRun;

@@ -148,7 +148,17 @@ impl Drop for Running {
 
 /// Binds `addr` and serves `router` in a background task.
 pub async fn start(router: Router, addr: SocketAddr) -> std::io::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
+    start_on(router, tokio::net::TcpListener::bind(addr).await?)
+}
+
+/// Serves `router` on a listener the caller already bound (so a port chosen with `:0` is
+/// never released and re-bound), in a background task. Needs a tokio runtime.
+pub fn start_on_std(router: Router, listener: std::net::TcpListener) -> std::io::Result<Running> {
+    listener.set_nonblocking(true)?;
+    start_on(router, tokio::net::TcpListener::from_std(listener)?)
+}
+
+fn start_on(router: Router, listener: tokio::net::TcpListener) -> std::io::Result<Running> {
     let addr = listener.local_addr()?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, router, async move {
