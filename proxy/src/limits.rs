@@ -21,6 +21,7 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const DEFAULT_MAX_HEADERS: usize = 100;
 pub const DEFAULT_MAX_URI_BYTES: usize = 8 * 1024;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 
@@ -66,6 +67,8 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     pub max_body: Option<u64>,
     pub header_read_timeout: Duration,
+    /// hyper's header timer: bounds an idle keep-alive connection (see guard.rs).
+    pub idle_timeout: Duration,
     pub body_read_timeout: Duration,
     pub max_connections: usize,
     pub per_client: Option<Rate<IpAddr>>,
@@ -114,9 +117,17 @@ impl Limits {
         for (key, v) in [
             ("header_read_timeout_ms", file.header_read_timeout_ms),
             ("body_read_timeout_ms", file.body_read_timeout_ms),
+            ("idle_timeout_ms", file.idle_timeout_ms),
         ] {
             if v == Some(0) {
                 errors.push(format!("limits.{key} must be at least 1"));
+            }
+        }
+        if let (Some(idle), Some(head)) = (file.idle_timeout_ms, file.header_read_timeout_ms) {
+            if idle < head {
+                errors.push(format!(
+                    "limits.idle_timeout_ms ({idle}) must be at least limits.header_read_timeout_ms ({head}): a slow head would be closed before it could be answered 408"
+                ));
             }
         }
         if file.max_connections == Some(0) {
@@ -141,6 +152,8 @@ impl Limits {
             max_uri_bytes,
             max_body: file.max_body_bytes,
             header_read_timeout: ms(file.header_read_timeout_ms, DEFAULT_HEADER_READ_TIMEOUT),
+            idle_timeout: ms(file.idle_timeout_ms, DEFAULT_IDLE_TIMEOUT)
+                .max(ms(file.header_read_timeout_ms, DEFAULT_HEADER_READ_TIMEOUT)),
             body_read_timeout: ms(file.body_read_timeout_ms, DEFAULT_BODY_READ_TIMEOUT),
             max_connections: file.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
             per_client,

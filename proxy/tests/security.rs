@@ -61,6 +61,7 @@ max_uri_bytes = 512
 max_headers = 40
 max_body_bytes = 1000000
 body_read_timeout_ms = 400
+header_read_timeout_ms = 400
 
 [[routes]]
 name = "user-profile"
@@ -631,24 +632,131 @@ async fn smuggling_attempts_are_refused_or_reframed() {
         );
     }
     assert_eq!(legacy.count(), 0);
-    // CL and TE together: the chunked framing wins, the request is re-framed toward the
-    // upstream and the connection is closed after the response, so the bytes after the
-    // chunked body are never read as a second request.
+    // Framing hyper would accept (chunked wins over the length; equal lengths merge) is
+    // refused at the edge as well: 400, the connection closed, nothing forwarded, and
+    // the bytes after the body never read as a second request. Both orders of the two
+    // headers, since hyper drops the length whichever comes first.
+    for (what, head, body) in [
+        (
+            "length then chunked",
+            "content-length: 4\r\ntransfer-encoding: chunked\r\n",
+            "3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "chunked then length",
+            "Transfer-Encoding: chunked\r\nContent-Length: 4\r\n",
+            "3\r\nabc\r\n0\r\n\r\n",
+        ),
+        (
+            "two equal lengths",
+            "content-length: 3\r\ncontent-length: 3\r\n",
+            "abc",
+        ),
+    ] {
+        let req = format!("POST /api/content/1 HTTP/1.1\r\nhost: x\r\n{head}\r\n{body}{smuggled}");
+        let got = raw(&proxy, req.as_bytes()).await;
+        assert!(got.starts_with("HTTP/1.1 400"), "{what}: {got}");
+        assert!(
+            got.to_ascii_lowercase().contains("connection: close"),
+            "{what}: {got}"
+        );
+        assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{what}: {got}");
+    }
+    // The same connection served a good request first: only the bad one is refused.
     let req = format!(
-        "POST /api/content/1 HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n{smuggled}"
+        "GET /api/content/2 HTTP/1.1\r\nhost: x\r\n\r\nPOST /api/content/1 HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n{smuggled}"
     );
     let got = raw(&proxy, req.as_bytes()).await;
-    assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{got}");
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1 400").count(), 1, "{got}");
+    assert_eq!(got.matches("HTTP/1.1 ").count(), 2, "{got}");
     let seen = legacy.seen();
-    assert_eq!(
-        seen.len(),
-        1,
-        "the smuggled request never reached the upstream"
-    );
-    assert_eq!(seen[0].body_len, 3);
+    assert_eq!(seen.len(), 1, "only the good request reached the upstream");
+    assert_eq!(seen[0].uri, "/api/content/2");
+    let metrics = get(&client(), &proxy.admin_url("/metrics")).await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
     assert!(
-        seen[0].headers.get("transfer-encoding").is_none()
-            || seen[0].headers.get("content-length").is_none()
+        metrics.contains("ficus_rejected_total{reason=\"conflicting_framing\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("ficus_rejected_total{reason=\"duplicate_content_length\"} 1"));
+}
+
+/// Slowloris: a head that has begun but is not complete within
+/// `header_read_timeout_ms` (400 here) gets a JSON 408 and the connection is closed; an
+/// idle keep-alive connection between requests is not a slow head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_request_head_gets_408_and_an_idle_connection_does_not() {
+    let legacy = TestUpstream::start("legacy").await;
+    let proxy = start(
+        &legacy,
+        "\n[[routes]]\nname = \"slow\"\npath = \"/slow/{ms}\"\nauth = \"public\"\n",
+    );
+    // The head trickles in, a byte at a time, and never ends.
+    let mut s = tokio::net::TcpStream::connect(proxy.proxy).await.unwrap();
+    let (mut rd, mut wr) = s.split();
+    let trickle = async {
+        for b in b"GET /api/content/1 HTTP/1.1\r\nhost: x\r\nx-slow: "
+            .iter()
+            .cycle()
+            .take(400)
+        {
+            if wr.write_all(&[*b]).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let mut out = Vec::new();
+    let read =
+        async { tokio::time::timeout(Duration::from_secs(20), rd.read_to_end(&mut out)).await };
+    let (_, read) = tokio::join!(trickle, read);
+    assert!(read.is_ok(), "the proxy kept the slow connection open");
+    let got = String::from_utf8_lossy(&out);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(
+        got.contains("\"error\":\"request head not received in time\""),
+        "{got}"
+    );
+    assert!(
+        got.to_ascii_lowercase().contains("connection: close"),
+        "{got}"
+    );
+    assert_eq!(legacy.count(), 0);
+
+    // A response that takes longer than the head timeout, with the next head already
+    // begun behind it (pipelined): the first response arrives whole, then the 408.
+    let mut s = tokio::net::TcpStream::connect(proxy.proxy).await.unwrap();
+    s.write_all(b"GET /slow/900 HTTP/1.1\r\nhost: x\r\n\r\nGET /api/content/1 HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "closed after the 408");
+    let got = String::from_utf8_lossy(&out);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert_eq!(got.matches("HTTP/1.1 408").count(), 1, "{got}");
+    assert!(got.find("HTTP/1.1 408") > got.find("HTTP/1.1 200"), "{got}");
+
+    // Idle between requests for longer than the head timeout: still served.
+    let mut s = tokio::net::TcpStream::connect(proxy.proxy).await.unwrap();
+    let one = b"GET /api/content/1 HTTP/1.1\r\nhost: x\r\n\r\n";
+    for _ in 0..2 {
+        s.write_all(one).await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = tokio::time::timeout(Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        // Twice the head timeout: an idle connection is bounded by idle_timeout_ms.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    let metrics = get(&client(), &proxy.admin_url("/metrics")).await;
+    let metrics = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        metrics.contains("ficus_rejected_total{reason=\"header_timeout\"} 2"),
+        "{metrics}"
     );
 }
 

@@ -122,12 +122,18 @@ async fn a_hanging_shadow_never_hurts_users_and_concurrency_is_bounded() {
     let legacy = TestUpstream::start("legacy").await;
     let candidate = TestUpstream::start("candidate").await;
     candidate.set(Behaviour::Hang);
-    let proxy = TestProxy::start(&shadow_routes(
-        &legacy,
-        &candidate,
-        // Long enough that no shadow times out during the test: the 4 slots stay taken.
-        "ignore = [\"/generated_at\"]\ntimeout_ms = 60000\nmax_concurrency = 4",
-    ));
+    let proxy = TestProxy::start(
+        &shadow_routes(
+            &legacy,
+            &candidate,
+            // Long enough that no shadow times out during the test: the 4 slots stay taken.
+            "ignore = [\"/generated_at\"]\ntimeout_ms = 60000\nmax_concurrency = 4",
+        )
+        // The upstream timeout too (2 s in the helper): on a loaded machine the test outlasts
+        // it, the hung shadows fail, free their slots, and the candidate (which never notices
+        // a client leaving) counted more than 4 at once (CI flake, session 3).
+        .replace("request_timeout_ms = 2000", "request_timeout_ms = 60000"),
+    );
     let mut tasks = Vec::new();
     for t in 0..8 {
         let url = proxy.url(&format!("/doc/{t}"));

@@ -127,8 +127,13 @@ pub struct LimitsFile {
     pub max_uri_bytes: Option<usize>,
     /// Default request body limit for every route, 413 beyond (default: none).
     pub max_body_bytes: Option<u64>,
-    /// Time to receive a request head; the connection is closed after it (default 10000).
+    /// Time to receive a whole request head from its first byte; 408 and the connection
+    /// closed after it (default 10000).
     pub header_read_timeout_ms: Option<u64>,
+    /// How long an HTTP/1 connection may wait for its next request head to be complete,
+    /// counted from the end of the previous response (or from accept); closed silently
+    /// after it (default 60000, and never less than header_read_timeout_ms).
+    pub idle_timeout_ms: Option<u64>,
     /// Longest wait for the next piece of a request body, 408 after it (default 30000).
     pub body_read_timeout_ms: Option<u64>,
     /// Client connections served at once per process; more are closed at accept (default 10000).

@@ -11,6 +11,7 @@
 //! (HTTP/2 GOAWAY, idle HTTP/1 closed); after `grace_period_ms` abort what is left.
 
 pub mod body;
+pub mod guard;
 pub mod headers;
 pub mod service;
 
@@ -163,11 +164,12 @@ impl Builders {
         let mut h1 = http1::Builder::new();
         h1.timer(TokioTimer::new())
             .keep_alive(true)
-            // Over either limit hyper answers 431 and closes; a head not received in time
-            // (slowloris) closes the connection.
+            // Over either limit hyper answers 431 and closes. hyper's header timer runs
+            // from the end of the previous response and closes silently: it bounds idle
+            // keep-alive connections; a slow head is answered 408 by guard.rs first.
             .max_headers(limits.max_headers)
             .max_header_size(limits.max_header_bytes)
-            .header_read_timeout(limits.header_read_timeout);
+            .header_read_timeout(limits.idle_timeout);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
@@ -271,30 +273,68 @@ async fn serve(stream: TcpStream, peer: SocketAddr, builders: Arc<Builders>, sha
         Box::pin(serve_tls(stream, peer, trusted, tls, builders, shared)).await;
         return;
     }
+    let peer_info = Peer::new(peer, trusted);
+    if is_http2(&stream).await {
+        serve_h2(stream, peer_info, false, &builders, &shared).await;
+    } else {
+        serve_h1(stream, peer_info, false, &builders, &shared).await;
+    }
+}
+
+/// Serves HTTP/2 on `io`.
+async fn serve_h2<S>(io: S, peer: Peer, tls: bool, builders: &Builders, shared: &Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let addr = peer.addr;
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
-        peer: Peer::new(peer, trusted),
-        tls: false,
+        peer,
+        tls,
+        guard: None,
     });
     let svc = service_fn(move |req| service::handle(req, ctx.clone()));
-    if is_http2(&stream).await {
-        drive(
-            builders.http2.serve_connection(TokioIo::new(stream), svc),
-            &shared,
-            peer,
-        )
-        .await;
-    } else {
-        drive(
-            builders
-                .http1
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades(),
-            &shared,
-            peer,
-        )
-        .await;
-    }
+    drive(
+        builders.http2.serve_connection(TokioIo::new(io), svc),
+        shared,
+        addr,
+    )
+    .await;
+}
+
+/// Serves HTTP/1.1 on `io`, watched by a [`guard::Guarded`] (framing conflicts, slow
+/// heads); every response holds an in-flight token until hyper has sent it.
+async fn serve_h1<S>(io: S, peer: Peer, tls: bool, builders: &Builders, shared: &Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let addr = peer.addr;
+    let conn = Arc::new(guard::ConnGuard::default());
+    let ctx = Arc::new(ConnCtx {
+        shared: shared.clone(),
+        peer,
+        tls,
+        guard: Some(conn.clone()),
+    });
+    let tracker = conn.clone();
+    let svc = service_fn(move |req| {
+        let in_flight = tracker.start();
+        let resp = service::handle(req, ctx.clone());
+        async move {
+            let resp = resp.await?;
+            Ok::<_, std::convert::Infallible>(resp.map(|b| guard::Tracked::new(b, in_flight)))
+        }
+    });
+    let io = guard::Guarded::new(io, conn, shared.clone());
+    drive(
+        builders
+            .http1
+            .serve_connection(TokioIo::new(io), svc)
+            .with_upgrades(),
+        shared,
+        addr,
+    )
+    .await;
 }
 
 /// A connection on the TLS listener: handshake (bounded), then HTTP/2 if ALPN chose it,
@@ -329,28 +369,10 @@ async fn serve_tls(
         }
     };
     let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-    let ctx = Arc::new(ConnCtx {
-        shared: shared.clone(),
-        peer: Peer::new(peer, trusted),
-        tls: true,
-    });
-    let svc = service_fn(move |req| service::handle(req, ctx.clone()));
+    let peer = Peer::new(peer, trusted);
     if h2 {
-        drive(
-            builders.http2.serve_connection(TokioIo::new(stream), svc),
-            &shared,
-            peer,
-        )
-        .await;
+        serve_h2(stream, peer, true, &builders, &shared).await;
     } else {
-        drive(
-            builders
-                .http1
-                .serve_connection(TokioIo::new(stream), svc)
-                .with_upgrades(),
-            &shared,
-            peer,
-        )
-        .await;
+        serve_h1(stream, peer, true, &builders, &shared).await;
     }
 }

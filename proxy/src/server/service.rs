@@ -30,6 +30,8 @@ pub struct ConnCtx {
     pub peer: Peer,
     /// The connection came through the TLS listener.
     pub tls: bool,
+    /// The HTTP/1 connection's guard (framing verdicts); `None` on HTTP/2.
+    pub guard: Option<Arc<super::guard::ConnGuard>>,
 }
 
 thread_local! {
@@ -51,6 +53,7 @@ pub async fn handle(
     };
     let method = req.method().clone();
     let client_version = req.version();
+    let framing = ctx.guard.as_ref().and_then(|g| g.next_request());
 
     // The edge checks that need no route: the path, once normalised, is the only spelling
     // routed, checked and forwarded.
@@ -102,6 +105,11 @@ pub async fn handle(
         .and_then(|_| req.uri().path_and_query().cloned());
     let mut authenticated = false;
 
+    let early = match framing {
+        // Smuggling: the body's framing can't be trusted, so neither can the connection.
+        Some(f) => Some(Reject::new(StatusCode::BAD_REQUEST, f.reason(), f.message()).closing()),
+        None => early,
+    };
     let mut resp = 'resp: {
         if let Some(reject) = early {
             break 'resp reject.response(&request_id, shared);
