@@ -132,6 +132,7 @@ pub async fn decide(
         &text,
         overlay.clone(),
         &crate::metrics::Metrics::new(),
+        crate::tls::LastGood::of(shared).as_ref(),
     ) {
         return Err(DecideError::Invalid(
             errors.0.iter().map(|e| e.to_string()).collect(),

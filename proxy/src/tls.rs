@@ -29,7 +29,7 @@ pub const DEFAULT_HSTS: &str = "max-age=31536000; includeSubDomains";
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The loaded certificates.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Certs {
     default: Arc<CertifiedKey>,
     exact: HashMap<String, Arc<CertifiedKey>>,
@@ -160,8 +160,32 @@ pub struct TlsSettings {
     pub handshake_timeout: Duration,
 }
 
+/// The certificates serving now and the `[listen.tls]` section they came from: what a
+/// reload keeps when the files on disk do not load (say, halfway through a rotation).
+pub struct LastGood {
+    pub file: TlsFile,
+    pub certs: Arc<Certs>,
+}
+
+impl LastGood {
+    /// What the running process serves, if it terminates TLS.
+    pub fn of(shared: &crate::state::Shared) -> Option<Self> {
+        let terminator = shared.tls.get()?;
+        let table = shared.table.load();
+        Some(LastGood {
+            file: table.file.listen.tls.clone()?,
+            certs: terminator.resolver.certs.load_full(),
+        })
+    }
+}
+
 impl TlsSettings {
-    pub fn build(file: &TlsFile, dir: &Path) -> Result<Self, Vec<String>> {
+    /// Checks `file` and loads its certificates. With `keep`: when `[listen.tls]` is
+    /// unchanged and only the files fail to load, the certificates serving now are kept
+    /// (logged) instead of refusing the whole routes file, so that a route flip, a rollback
+    /// or an autopilot step never waits on a certificate rotation. The certificate watcher
+    /// counts and retries the files on its own.
+    pub fn build(file: &TlsFile, dir: &Path, keep: Option<&LastGood>) -> Result<Self, Vec<String>> {
         let mut errors = Vec::new();
         let tls13_only = match file.min_version.as_deref() {
             None | Some("1.2") => false,
@@ -187,7 +211,17 @@ impl TlsSettings {
         if file.handshake_timeout_ms == Some(0) {
             errors.push("listen.tls.handshake_timeout_ms must be at least 1".into());
         }
-        let certs = load(file, dir).map_err(|e| errors.extend(e));
+        let certs = match (load(file, dir), keep) {
+            (Ok(certs), _) => Ok(certs),
+            (Err(e), Some(last)) if last.file == *file => {
+                tracing::warn!(target: "ficus::tls", errors = ?e, "certificate files do not load; the routes file is applied and the certificates serving now are kept");
+                Ok(Certs::clone(&last.certs))
+            }
+            (Err(e), _) => {
+                errors.extend(e);
+                Err(())
+            }
+        };
         match (certs, errors.is_empty()) {
             (Ok(certs), true) => Ok(TlsSettings {
                 certs: Arc::new(certs),

@@ -262,7 +262,50 @@ async fn certificates_reload_when_the_files_change_and_bad_ones_are_kept_out() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (status, _, _, cert, _) = fetch(&proxy, &c, "default.test").await.unwrap();
-    assert_eq!((status.as_u16(), cert), (200, second));
+    assert_eq!((status.as_u16(), cert.clone()), (200, second.clone()));
+
+    // While the files are broken, a routes change (a flip, a rollback, an autopilot step)
+    // still applies: [listen.tls] is unchanged, so the serving certificates are kept.
+    // (Regression: the whole reload was refused until the certificates were fixed.)
+    let routes = proxy.dir.join("routes.toml");
+    let text = std::fs::read_to_string(&routes).unwrap();
+    let flipped = format!("{text}\n[[routes]]\nname = \"added\"\npath = \"/added\"\n");
+    std::fs::write(&routes, &flipped).unwrap();
+    let got = send(
+        &client,
+        http::Request::post(proxy.admin_url("/admin/reload"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+    let table = get(&client, &proxy.admin_url("/admin/routes")).await.json();
+    assert!(
+        table["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "added"),
+        "{table}"
+    );
+    assert!(table["last_reload_error"].is_null(), "{table}");
+    let (_, _, _, cert, _) = fetch(&proxy, &c, "default.test").await.unwrap();
+    assert_eq!(cert, second);
+    // A changed [listen.tls] whose files do not load is still refused.
+    std::fs::write(
+        &routes,
+        flipped.replace("cert = \"default.pem\"", "cert = \"missing.pem\""),
+    )
+    .unwrap();
+    let got = send(
+        &client,
+        http::Request::post(proxy.admin_url("/admin/reload"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(got.status, 422, "{}", String::from_utf8_lossy(&got.body));
+    assert!(String::from_utf8_lossy(&got.body).contains("missing.pem"));
 }
 
 #[test]

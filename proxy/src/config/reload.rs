@@ -97,7 +97,8 @@ pub fn spawn(path: PathBuf, shared: Arc<Shared>) -> ReloadHandle {
 
 fn reload_once(path: &Path, shared: &Shared, trigger: Trigger) -> ReloadReport {
     let current = shared.table.load_full();
-    match super::load(path, &shared.metrics) {
+    let keep = crate::tls::LastGood::of(shared);
+    match super::load_keeping(path, &shared.metrics, keep.as_ref()) {
         Err(errors) => {
             shared.metrics.reloads.with_label_values(&["failure"]).inc();
             let messages = errors.messages();

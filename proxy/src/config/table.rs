@@ -205,11 +205,14 @@ impl RouteTable {
     }
 
     /// Validates `file` (whose text is `text`, for line numbers) into a table.
+    /// `keep`: the certificates serving now, kept if `[listen.tls]` is unchanged and its
+    /// files do not load (see [`crate::tls::TlsSettings::build`]).
     pub fn build(
         source: &Path,
         text: &str,
         file: RoutesFile,
         metrics: &Metrics,
+        keep: Option<&crate::tls::LastGood>,
     ) -> Result<Self, ConfigErrors> {
         let lines = SourceMap::new(text);
         let mut errors = Vec::new();
@@ -291,7 +294,7 @@ impl RouteTable {
             None => None,
         };
         let tls = match &file.listen.tls {
-            Some(t) => match crate::tls::TlsSettings::build(t, dir) {
+            Some(t) => match crate::tls::TlsSettings::build(t, dir, keep) {
                 Ok(s) => Some(s),
                 Err(messages) => {
                     let line = lines.key(&["listen", "tls"]);
