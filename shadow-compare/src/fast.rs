@@ -19,8 +19,9 @@
 //! hash buckets that need more than a few probes.
 //!
 //! Memory: each thread keeps its two token buffers between calls (12 bytes per token,
-//! about one token per 6–10 bytes of JSON) unless one grew beyond [`RETAIN_BYTES`]; so at
-//! most 2 × `RETAIN_BYTES` per thread stay allocated.
+//! about one token per 6–10 bytes of JSON, so about 2 bytes per input byte) unless one grew
+//! beyond [`RETAIN_BYTES`] (4 MiB, documents up to about 2 MiB); so at most 8 MiB per
+//! thread stay allocated. Larger documents allocate their tapes per call.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -29,11 +30,11 @@ use std::collections::HashMap;
 use crate::diff::IdentityHash;
 use crate::pointer::Step;
 use crate::rules::{ArrayMode, Matcher, NoiseRules, NumberTolerance, State};
-use crate::tape::{Tape, Token};
+use crate::tape::{self, Tape, Token, bytes_eq};
 use crate::tree;
 
 /// Token buffers larger than this (in bytes) are freed after use instead of kept.
-pub(crate) const RETAIN_BYTES: usize = 2 << 20;
+pub(crate) const RETAIN_BYTES: usize = 4 << 20;
 
 /// Objects with more candidate members than this are matched by sorting, not by scanning.
 const SMALL_OBJECT: usize = 64;
@@ -136,6 +137,32 @@ fn string_bytes<'a>(tape: &Tape<'a>, index: usize) -> Option<Cow<'a, [u8]>> {
     Some(Cow::Owned(buf))
 }
 
+/// An object member: its raw key and the index of its value token.
+#[derive(Clone, Copy)]
+struct Member<'a> {
+    key: &'a [u8],
+    escaped: bool,
+    value: u32,
+}
+
+impl<'a> Member<'a> {
+    /// The member whose key token is at `at`.
+    fn at(tape: &Tape<'a>, at: usize) -> Option<Self> {
+        match tape.token(at)? {
+            Token::String {
+                start,
+                end,
+                escaped,
+            } => Some(Member {
+                key: tape.raw(start, end),
+                escaped,
+                value: (at + 1) as u32,
+            }),
+            _ => None,
+        }
+    }
+}
+
 struct Walk<'r, 'a> {
     matcher: &'r Matcher,
     numbers: NumberTolerance,
@@ -146,9 +173,8 @@ struct Walk<'r, 'a> {
     /// Equality under the rules is an equivalence here, so a matching found by hashing
     /// exists iff `diff`'s greedy matching succeeds.
     unordered_safe: bool,
-    /// (key, value) token indices of candidate objects being matched; a stack shared by
-    /// the recursion.
-    members: Vec<(u32, u32)>,
+    /// Members of candidate objects being matched; a stack shared by the recursion.
+    members: Vec<Member<'a>>,
     /// Scratch for decoding escaped strings: legacy, candidate.
     bufs: [Vec<u8>; 2],
 }
@@ -166,28 +192,32 @@ impl<'a> Walk<'_, 'a> {
         !states.is_empty() && self.matcher.ignored(states)
     }
 
-    /// The states of an object member, by its key token. `None` if undecidable.
+    /// The states of an object member. `None` if undecidable.
     fn key_states(
         &mut self,
-        tape: Tape<'a>,
-        key: usize,
+        member: Member<'_>,
         states: &[State],
         buf: usize,
     ) -> Option<Vec<State>> {
         if states.is_empty() {
             return Some(Vec::new());
         }
-        let Some(Token::String {
-            start,
-            end,
-            escaped,
-        }) = tape.token(key)
-        else {
-            return None;
-        };
-        let bytes = tape.decode(start, end, escaped, &mut self.bufs[buf])?;
+        let bytes = tape::decode(member.key, member.escaped, &mut self.bufs[buf])?;
         let key = std::str::from_utf8(bytes).ok()?;
         Some(self.matcher.step(states, Step::Key(key)))
+    }
+
+    /// Push the `m` members of the candidate object at `j` onto `members`; returns where
+    /// they start.
+    fn push_members(&mut self, j: usize, m: u32) -> Option<usize> {
+        let base = self.members.len();
+        let mut y = j + 1;
+        for _ in 0..m {
+            let member = Member::at(&self.b, y)?;
+            self.members.push(member);
+            y = skip(&self.b, y + 1);
+        }
+        Some(base)
     }
 
     /// The states shared by every element of the array at `states`, for unordered and keyed
@@ -206,6 +236,9 @@ impl<'a> Walk<'_, 'a> {
 
     /// Legacy value `i` equals candidate value `j` under the rules at `states`.
     fn eq(&mut self, i: usize, j: usize, states: &[State]) -> bool {
+        if states.is_empty() {
+            return self.eq_plain(i, j);
+        }
         let (Some(x), Some(y)) = (self.a.token(i), self.b.token(j)) else {
             return false;
         };
@@ -235,6 +268,99 @@ impl<'a> Walk<'_, 'a> {
         }
     }
 
+    /// [`Walk::eq`] where no rule applies (the states are empty), as for most of a
+    /// document: arrays are ordered, nothing is ignored, so no states are computed.
+    fn eq_plain(&mut self, i: usize, j: usize) -> bool {
+        let (Some(x), Some(y)) = (self.a.token(i), self.b.token(j)) else {
+            return false;
+        };
+        match (x, y) {
+            (Token::Null, Token::Null)
+            | (Token::True, Token::True)
+            | (Token::False, Token::False) => true,
+            // The common cases first, inline: same text.
+            (
+                Token::String {
+                    start: s1,
+                    end: e1,
+                    escaped: false,
+                },
+                Token::String {
+                    start: s2,
+                    end: e2,
+                    escaped: false,
+                },
+            ) => bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)),
+            (
+                Token::Number {
+                    start: s1, end: e1, ..
+                },
+                Token::Number {
+                    start: s2, end: e2, ..
+                },
+            ) if bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)) => true,
+            (Token::Number { .. }, Token::Number { .. }) => self.numbers_eq(x, y, true),
+            (Token::String { .. }, Token::String { .. }) => self.strings_eq(x, y),
+            (Token::Array { len: n, .. }, Token::Array { len: m, .. }) => {
+                if n != m {
+                    return false;
+                }
+                let (mut x, mut y) = (i + 1, j + 1);
+                for _ in 0..n {
+                    if !self.eq_plain(x, y) {
+                        return false;
+                    }
+                    x = skip(&self.a, x);
+                    y = skip(&self.b, y);
+                }
+                true
+            }
+            (Token::Object { len: n, .. }, Token::Object { len: m, .. }) => {
+                if n != m {
+                    return false;
+                }
+                if m as usize > SMALL_OBJECT {
+                    return self.objects_sorted(i, n, j, m, &[]);
+                }
+                let Some(base) = self.push_members(j, m) else {
+                    return false;
+                };
+                let equal = self.objects_plain(i, n, base);
+                self.members.truncate(base);
+                equal
+            }
+            _ => false,
+        }
+    }
+
+    /// Objects of `n` members each, the candidate's at `base`, no rules: every legacy key
+    /// must match a distinct candidate key, with equal values.
+    fn objects_plain(&mut self, i: usize, n: u32, base: usize) -> bool {
+        let m = n as usize;
+        let mut matched: u64 = 0;
+        let mut last = None;
+        let mut x = i + 1;
+        for _ in 0..n {
+            let Some(key) = Member::at(&self.a, x) else {
+                return false;
+            };
+            let Some(p) = self.find_key(key, base, m, last) else {
+                return false;
+            };
+            if matched & (1 << p) != 0 {
+                return false;
+            }
+            matched |= 1 << p;
+            last = Some(p);
+            let value = self.members[base + p].value as usize;
+            if !self.eq_plain(x + 1, value) {
+                return false;
+            }
+            x = skip(&self.a, x + 1);
+        }
+        true
+    }
+
     /// Two number tokens (legacy, candidate) are equal: numerically as the tree has it,
     /// within the tolerance when `tolerant`.
     fn numbers_eq(&self, x: Token, y: Token, tolerant: bool) -> bool {
@@ -253,7 +379,7 @@ impl<'a> Walk<'_, 'a> {
         else {
             return false;
         };
-        if self.a.raw(s1, e1) == self.b.raw(s2, e2) {
+        if bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)) {
             return true;
         }
         let (Some(p), Some(q)) = (self.a.num(s1, e1, k1), self.b.num(s2, e2, k2)) else {
@@ -264,6 +390,7 @@ impl<'a> Walk<'_, 'a> {
     }
 
     /// Two string tokens (legacy, candidate) have the same decoded content.
+    #[inline]
     fn strings_eq(&mut self, x: Token, y: Token) -> bool {
         let (
             Token::String {
@@ -281,11 +408,11 @@ impl<'a> Walk<'_, 'a> {
             return false;
         };
         if !x1 && !x2 {
-            return self.a.raw(s1, e1) == self.b.raw(s2, e2);
+            return bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2));
         }
         let [ba, bb] = &mut self.bufs;
         match (self.a.decode(s1, e1, x1, ba), self.b.decode(s2, e2, x2, bb)) {
-            (Some(p), Some(q)) => p == q,
+            (Some(p), Some(q)) => bytes_eq(p, q),
             _ => false,
         }
     }
@@ -322,38 +449,61 @@ impl<'a> Walk<'_, 'a> {
         if m as usize > SMALL_OBJECT {
             return self.objects_sorted(i, n, j, m, states);
         }
-        let base = self.members.len();
-        let mut y = j + 1;
-        for _ in 0..m {
-            self.members.push((y as u32, (y + 1) as u32));
-            y = skip(&self.b, y + 1);
-        }
+        let Some(base) = self.push_members(j, m) else {
+            return false;
+        };
         let equal = self.objects_small(i, n, base, m as usize, states);
         self.members.truncate(base);
         equal
     }
 
-    /// Legacy key token `x` and candidate key token `y` are the same key.
-    fn keys_eq(&mut self, x: usize, y: usize) -> bool {
-        match (self.a.token(x), self.b.token(y)) {
-            (Some(p), Some(q)) => self.strings_eq(p, q),
+    /// Two keys (legacy, candidate) are the same key.
+    #[inline]
+    fn keys_eq(&mut self, x: Member<'_>, y: Member<'_>) -> bool {
+        if !(x.escaped || y.escaped) {
+            return bytes_eq(x.key, y.key);
+        }
+        let [ba, bb] = &mut self.bufs;
+        match (
+            tape::decode(x.key, x.escaped, ba),
+            tape::decode(y.key, y.escaped, bb),
+        ) {
+            (Some(p), Some(q)) => p == q,
             _ => false,
         }
     }
 
     /// Where the legacy key `x` is among the `m` candidate members at `base`: tries the
-    /// neighbours of the previous match first (same or reversed member order), then scans.
-    fn find_key(&mut self, x: usize, base: usize, m: usize, last: Option<usize>) -> Option<usize> {
+    /// neighbours of the previous match first (same or reversed member order, an
+    /// unescaped byte comparison each), then scans.
+    #[inline(always)]
+    fn find_key(
+        &mut self,
+        x: Member<'_>,
+        base: usize,
+        m: usize,
+        last: Option<usize>,
+    ) -> Option<usize> {
         let hints = match last {
             Some(p) => [p + 1, p.wrapping_sub(1)],
             None => [0, m.wrapping_sub(1)],
         };
         for h in hints {
-            if h < m && self.keys_eq(x, self.members[base + h].0 as usize) {
-                return Some(h);
+            if h >= m {
+                continue;
+            }
+            if let Some(y) = self.members.get(base + h) {
+                if !(x.escaped || y.escaped) && bytes_eq(x.key, y.key) {
+                    return Some(h);
+                }
             }
         }
-        (0..m).find(|&p| self.keys_eq(x, self.members[base + p].0 as usize))
+        self.scan_key(x, base, m)
+    }
+
+    #[inline(never)]
+    fn scan_key(&mut self, x: Member<'_>, base: usize, m: usize) -> Option<usize> {
+        (0..m).find(|&p| self.keys_eq(x, self.members[base + p]))
     }
 
     /// Objects with at most [`SMALL_OBJECT`] candidate members: a scan per legacy member,
@@ -363,8 +513,11 @@ impl<'a> Walk<'_, 'a> {
         let mut last = None;
         let mut x = i + 1;
         for _ in 0..n {
-            let found = self.find_key(x, base, m, last);
-            let Some(child) = self.key_states(self.a, x, states, 0) else {
+            let Some(key) = Member::at(&self.a, x) else {
+                return false;
+            };
+            let found = self.find_key(key, base, m, last);
+            let Some(child) = self.key_states(key, states, 0) else {
                 return false;
             };
             let ignored = self.ignored(&child);
@@ -376,7 +529,7 @@ impl<'a> Walk<'_, 'a> {
                     }
                     matched |= 1 << p;
                     last = Some(p);
-                    let value = self.members[base + p].1 as usize;
+                    let value = self.members[base + p].value as usize;
                     if !ignored && !self.eq(x + 1, value, &child) {
                         return false;
                     }
@@ -391,8 +544,8 @@ impl<'a> Walk<'_, 'a> {
         while unmatched != 0 {
             let p = unmatched.trailing_zeros() as usize;
             unmatched &= unmatched - 1;
-            let key = self.members[base + p].0 as usize;
-            match self.key_states(self.b, key, states, 1) {
+            let key = self.members[base + p];
+            match self.key_states(key, states, 1) {
                 Some(child) if self.ignored(&child) => {}
                 _ => return false,
             }
@@ -711,7 +864,7 @@ impl<'a> Walk<'_, 'a> {
                 let mut acc: u64 = 0x006f_626a;
                 let mut at = index + 1;
                 for _ in 0..len {
-                    let child = self.key_states(tape, at, states, buf)?;
+                    let child = self.key_states(Member::at(&tape, at)?, states, buf)?;
                     if !self.ignored(&child) {
                         let Some(Token::String {
                             start,

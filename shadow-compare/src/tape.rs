@@ -7,12 +7,11 @@
 //! keep their text (parsed only when two texts differ, see [`Tape::num`]).
 //!
 //! Validation is **at least as strict as serde_json's** `from_slice`: everything serde_json
-//! rejects is rejected here (bad escapes, unpaired surrogates, invalid UTF-8, control
-//! characters in strings, bad numbers, numbers out of `f64` range, trailing characters,
-//! nesting of 128 or more). A few documents serde_json accepts are rejected too (invalid
-//! UTF-8 outside strings is a syntax error for both; documents over 4 GiB are rejected
-//! here only). Callers treat any rejection as "undecided" and fall back to serde_json, so
-//! the public result for invalid JSON is serde_json's.
+//! rejects is rejected here (bad escapes, unpaired surrogates, invalid UTF-8 in strings,
+//! control characters in strings, bad numbers, numbers out of `f64` range, trailing
+//! characters, nesting of 128 or more); the only documents accepted by serde_json and
+//! rejected here are those over 4 GiB. Callers treat any rejection as "undecided" and fall
+//! back to serde_json, so the public result for invalid JSON is serde_json's.
 
 use crate::tree::{Node, Num};
 
@@ -141,6 +140,8 @@ impl<'a> Tape<'a> {
     /// Tokenize `input` into `tokens` (cleared first, capacity reused).
     pub(crate) fn parse(input: &'a [u8], tokens: &'a mut Vec<Token>) -> Result<Self, TapeError> {
         tokens.clear();
+        // About one token per 6 bytes in typical API responses; grows if there are more.
+        tokens.reserve(input.len() / 6 + 1);
         let big_ints = tokenize(input, tokens)?;
         Ok(Tape {
             input,
@@ -180,13 +181,7 @@ impl<'a> Tape<'a> {
     where
         'a: 'b,
     {
-        let raw = self.raw(start, end);
-        if !escaped {
-            return Some(raw);
-        }
-        buf.clear();
-        decode_into(raw, buf)?;
-        Some(buf)
+        decode(self.raw(start, end), escaped, buf)
     }
 
     /// The number as serde_json (and so the tree) parses it.
@@ -212,6 +207,37 @@ impl<'a> Tape<'a> {
             Ok(Node::Number(n)) => Some(n),
             _ => None,
         }
+    }
+}
+
+/// A raw string's content with escapes decoded: `raw` itself when it has none, else
+/// written to `buf`. `None` only for a raw string the tokenizer did not accept.
+pub(crate) fn decode<'b>(raw: &'b [u8], escaped: bool, buf: &'b mut Vec<u8>) -> Option<&'b [u8]> {
+    if !escaped {
+        return Some(raw);
+    }
+    buf.clear();
+    decode_into(raw, buf)?;
+    Some(buf)
+}
+
+/// Byte equality tuned for the short keys and values of JSON documents (a `memcmp` call
+/// costs more than the comparison itself below 16 bytes).
+#[inline(always)]
+pub(crate) fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    let load = |s: &[u8], at: usize| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    match n {
+        0..8 => a.iter().zip(b).all(|(x, y)| x == y),
+        8..=16 => load(a, 0) == load(b, 0) && load(a, n - 8) == load(b, n - 8),
+        _ => a == b,
     }
 }
 
@@ -279,321 +305,312 @@ struct Frame {
     object: bool,
 }
 
-struct Tokenizer<'a, 't> {
-    bytes: &'a [u8],
-    pos: usize,
-    tokens: &'t mut Vec<Token>,
-    stack: [Frame; MAX_DEPTH],
-    depth: usize,
-    big_ints: bool,
+const VALUE: &str = "a JSON value";
+
+/// The error for an unexpected byte at `pos` (or the end of the input).
+#[cold]
+fn unexpected(bytes: &[u8], pos: usize, expected: &'static str) -> TapeError {
+    if pos >= bytes.len() {
+        TapeError::Eof { expected }
+    } else {
+        TapeError::Syntax {
+            offset: pos,
+            expected,
+        }
+    }
+}
+
+#[inline(always)]
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
 }
 
 /// Fill `tokens`; returns whether some integer has 16 or more digits.
-fn tokenize(input: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
-    if u32::try_from(input.len()).is_err() {
-        return Err(TapeError::TooLarge { len: input.len() });
+///
+/// One loop with the position, the container stack and the token vector in locals: parse a
+/// value, then consume separators and closing brackets until the next value starts.
+fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
+    if u32::try_from(bytes.len()).is_err() {
+        return Err(TapeError::TooLarge { len: bytes.len() });
     }
-    // serde_json checks UTF-8 inside strings; outside them any non-ASCII byte is a syntax
-    // error anyway, so checking the whole document at once is equivalent (and fast).
-    if let Err(e) = std::str::from_utf8(input) {
-        return Err(TapeError::Utf8 {
-            offset: e.valid_up_to(),
-        });
+    // serde_json checks UTF-8 inside strings (so does `string`); outside them any
+    // non-ASCII byte is a syntax error.
+    let mut stack = [Frame::default(); MAX_DEPTH];
+    let mut depth = 0usize;
+    let mut pos = 0usize;
+    let mut big_ints = false;
+    'value: loop {
+        pos = skip_ws(bytes, pos);
+        let Some(&b) = bytes.get(pos) else {
+            return Err(TapeError::Eof { expected: VALUE });
+        };
+        match b {
+            b'"' => pos = string(bytes, pos, tokens)?,
+            b'{' | b'[' => {
+                let object = b == b'{';
+                let Some(frame) = stack.get_mut(depth) else {
+                    return Err(TapeError::Depth { offset: pos });
+                };
+                // The tape has at most one token per input byte, and the input fits in u32.
+                *frame = Frame {
+                    token: tokens.len() as u32,
+                    len: 0,
+                    object,
+                };
+                depth += 1;
+                tokens.push(if object {
+                    Token::Object { end: 0, len: 0 }
+                } else {
+                    Token::Array { end: 0, len: 0 }
+                });
+                pos = skip_ws(bytes, pos + 1);
+                let close = if object { b'}' } else { b']' };
+                if bytes.get(pos) == Some(&close) {
+                    pos += 1;
+                    depth -= 1;
+                    close_container(tokens, stack[depth]);
+                } else {
+                    if object {
+                        pos = key(bytes, pos, tokens)?;
+                    }
+                    continue 'value;
+                }
+            }
+            b'-' | b'0'..=b'9' => pos = number(bytes, pos, tokens, &mut big_ints)?,
+            b't' => pos = literal(bytes, pos, b"true", Token::True, tokens)?,
+            b'f' => pos = literal(bytes, pos, b"false", Token::False, tokens)?,
+            b'n' => pos = literal(bytes, pos, b"null", Token::Null, tokens)?,
+            _ => return Err(unexpected(bytes, pos, VALUE)),
+        }
+        // A value is complete: count it in its container, then a separator or a close.
+        loop {
+            let Some(frame) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) else {
+                pos = skip_ws(bytes, pos);
+                if pos == bytes.len() {
+                    return Ok(big_ints);
+                }
+                return Err(unexpected(bytes, pos, "the end of the document"));
+            };
+            frame.len += 1;
+            let object = frame.object;
+            pos = skip_ws(bytes, pos);
+            match (bytes.get(pos), object) {
+                (Some(b','), true) => {
+                    pos = key(bytes, skip_ws(bytes, pos + 1), tokens)?;
+                    continue 'value;
+                }
+                (Some(b','), false) => {
+                    pos += 1;
+                    continue 'value;
+                }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    pos += 1;
+                    depth -= 1;
+                    close_container(tokens, *frame);
+                }
+                (_, true) => return Err(unexpected(bytes, pos, "',' or '}'")),
+                (_, false) => return Err(unexpected(bytes, pos, "',' or ']'")),
+            }
+        }
     }
-    let mut t = Tokenizer {
-        bytes: input,
-        pos: 0,
-        tokens,
-        stack: [Frame::default(); MAX_DEPTH],
-        depth: 0,
-        big_ints: false,
-    };
-    t.run()?;
-    Ok(t.big_ints)
 }
 
-const VALUE: &str = "a JSON value";
-
-impl Tokenizer<'_, '_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn unexpected(&self, expected: &'static str) -> TapeError {
-        if self.pos >= self.bytes.len() {
-            TapeError::Eof { expected }
+/// Record a closed container's end and length in its token.
+#[inline(always)]
+fn close_container(tokens: &mut [Token], frame: Frame) {
+    let end = tokens.len() as u32;
+    if let Some(token) = tokens.get_mut(frame.token as usize) {
+        *token = if frame.object {
+            Token::Object {
+                end,
+                len: frame.len,
+            }
         } else {
-            TapeError::Syntax {
-                offset: self.pos,
-                expected,
+            Token::Array {
+                end,
+                len: frame.len,
             }
-        }
+        };
     }
+}
 
-    fn index(&self) -> u32 {
-        // The tape has at most one token per input byte, and the input fits in u32.
-        self.tokens.len() as u32
+/// An object key and its colon; returns the position after the colon.
+#[inline(always)]
+fn key(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, TapeError> {
+    if bytes.get(pos) != Some(&b'"') {
+        return Err(unexpected(bytes, pos, "a string key"));
     }
+    let pos = skip_ws(bytes, string(bytes, pos, tokens)?);
+    if bytes.get(pos) != Some(&b':') {
+        return Err(unexpected(bytes, pos, "':'"));
+    }
+    Ok(pos + 1)
+}
 
-    fn run(&mut self) -> Result<(), TapeError> {
-        'value: loop {
-            self.skip_ws();
-            let Some(b) = self.peek() else {
-                return Err(TapeError::Eof { expected: VALUE });
-            };
-            match b {
-                b'{' | b'[' => {
-                    let object = b == b'{';
-                    if self.depth >= MAX_DEPTH {
-                        return Err(TapeError::Depth { offset: self.pos });
-                    }
-                    self.stack[self.depth] = Frame {
-                        token: self.index(),
-                        len: 0,
-                        object,
-                    };
-                    self.depth += 1;
-                    self.tokens.push(if object {
-                        Token::Object { end: 0, len: 0 }
-                    } else {
-                        Token::Array { end: 0, len: 0 }
-                    });
-                    self.pos += 1;
-                    self.skip_ws();
-                    let close = if object { b'}' } else { b']' };
-                    if self.peek() == Some(close) {
-                        self.pos += 1;
-                        self.close();
-                    } else {
-                        if object {
-                            self.key()?;
-                        }
-                        continue 'value;
-                    }
-                }
-                b'"' => self.string()?,
-                b't' => self.literal(b"true", Token::True)?,
-                b'f' => self.literal(b"false", Token::False)?,
-                b'n' => self.literal(b"null", Token::Null)?,
-                b'-' | b'0'..=b'9' => self.number()?,
-                _ => return Err(self.unexpected(VALUE)),
+#[inline(always)]
+fn literal(
+    bytes: &[u8],
+    pos: usize,
+    text: &'static [u8],
+    token: Token,
+    tokens: &mut Vec<Token>,
+) -> Result<usize, TapeError> {
+    if bytes.get(pos..pos + text.len()) != Some(text) {
+        return Err(TapeError::Syntax {
+            offset: pos,
+            expected: VALUE,
+        });
+    }
+    tokens.push(token);
+    Ok(pos + text.len())
+}
+
+/// A string at `pos` (the opening quote); returns the position after the closing quote.
+#[inline(always)]
+fn string(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, TapeError> {
+    let start = pos + 1;
+    let mut i = start;
+    let mut escaped = false;
+    // The high bits of every byte looked at: non-zero when the string has non-ASCII bytes.
+    let mut high = 0u64;
+    loop {
+        // Eight bytes at a time while none is a quote, a backslash or a control byte.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let word = u64::from_le_bytes(word);
+            let special = special_bytes(word);
+            if special != 0 {
+                let n = special.trailing_zeros() / 8;
+                // Only the bytes before the special one belong to this stretch.
+                high |= word & ((1u64 << (n * 8)) - 1);
+                i += n as usize;
+                break;
             }
-            // A value is complete: count it in its container, then a separator or a close.
-            loop {
-                let Some(frame) = self.depth.checked_sub(1).map(|d| &mut self.stack[d]) else {
-                    self.skip_ws();
-                    if self.pos == self.bytes.len() {
-                        return Ok(());
-                    }
-                    return Err(self.unexpected("the end of the document"));
-                };
-                frame.len += 1;
-                let object = frame.object;
-                self.skip_ws();
-                match (self.peek(), object) {
-                    (Some(b','), _) => {
-                        self.pos += 1;
-                        if object {
-                            self.skip_ws();
-                            self.key()?;
-                        }
-                        continue 'value;
-                    }
-                    (Some(b'}'), true) | (Some(b']'), false) => {
-                        self.pos += 1;
-                        self.close();
-                    }
-                    (_, true) => return Err(self.unexpected("',' or '}'")),
-                    (_, false) => return Err(self.unexpected("',' or ']'")),
-                }
+            high |= word;
+            i += 8;
+        }
+        match bytes.get(i) {
+            Some(b'"') => break,
+            Some(b'\\') => {
+                escaped = true;
+                i = escape(bytes, i)?;
             }
-        }
-    }
-
-    /// Close the innermost container: record its end and length.
-    fn close(&mut self) {
-        self.depth -= 1;
-        let frame = self.stack[self.depth];
-        let end = self.index();
-        if let Some(token) = self.tokens.get_mut(frame.token as usize) {
-            *token = if frame.object {
-                Token::Object {
-                    end,
-                    len: frame.len,
-                }
-            } else {
-                Token::Array {
-                    end,
-                    len: frame.len,
-                }
-            };
-        }
-    }
-
-    /// An object key and its colon.
-    fn key(&mut self) -> Result<(), TapeError> {
-        if self.peek() != Some(b'"') {
-            return Err(self.unexpected("a string key"));
-        }
-        self.string()?;
-        self.skip_ws();
-        if self.peek() != Some(b':') {
-            return Err(self.unexpected("':'"));
-        }
-        self.pos += 1;
-        Ok(())
-    }
-
-    fn literal(&mut self, text: &'static [u8], token: Token) -> Result<(), TapeError> {
-        if self.bytes.get(self.pos..self.pos + text.len()) != Some(text) {
-            return Err(TapeError::Syntax {
-                offset: self.pos,
-                expected: VALUE,
-            });
-        }
-        self.pos += text.len();
-        self.tokens.push(token);
-        Ok(())
-    }
-
-    /// A string; `pos` is at the opening quote.
-    fn string(&mut self) -> Result<(), TapeError> {
-        let bytes = self.bytes;
-        let start = self.pos + 1;
-        let mut i = start;
-        let mut escaped = false;
-        loop {
-            // Eight bytes at a time while none is a quote, a backslash or a control byte.
-            while let Some(chunk) = bytes.get(i..i + 8) {
-                let mut word = [0u8; 8];
-                word.copy_from_slice(chunk);
-                let special = special_bytes(u64::from_le_bytes(word));
-                if special != 0 {
-                    i += (special.trailing_zeros() / 8) as usize;
-                    break;
-                }
-                i += 8;
+            Some(0x00..=0x1f) => return Err(TapeError::Control { offset: i }),
+            Some(&b) => {
+                high |= u64::from(b);
+                i += 1;
             }
-            let Some(&c) = bytes.get(i) else {
-                self.pos = i;
+            None => {
                 return Err(TapeError::Eof {
                     expected: "'\"' to close a string",
                 });
-            };
-            match c {
-                b'"' => break,
-                b'\\' => {
-                    escaped = true;
-                    i = escape(bytes, i)?;
-                }
-                0x00..=0x1f => return Err(TapeError::Control { offset: i }),
-                _ => i += 1,
             }
         }
-        self.tokens.push(Token::String {
-            start: start as u32,
-            end: i as u32,
-            escaped,
-        });
-        self.pos = i + 1;
-        Ok(())
     }
+    if high & 0x8080_8080_8080_8080 != 0 {
+        if let Err(e) = std::str::from_utf8(&bytes[start..i]) {
+            return Err(TapeError::Utf8 {
+                offset: start + e.valid_up_to(),
+            });
+        }
+    }
+    tokens.push(Token::String {
+        start: start as u32,
+        end: i as u32,
+        escaped,
+    });
+    Ok(i + 1)
+}
 
-    /// A number, as JSON's grammar (and serde_json) has it:
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-    fn number(&mut self) -> Result<(), TapeError> {
-        let bytes = self.bytes;
-        let start = self.pos;
-        let digits = |mut i: usize| {
-            while let Some(b'0'..=b'9') = bytes.get(i) {
-                i += 1;
-            }
-            i
-        };
-        let mut i = start;
-        if bytes.get(i) == Some(&b'-') {
+/// A number at `pos`, as JSON's grammar (and serde_json) has it:
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`. Returns the position after it.
+#[inline(always)]
+fn number(
+    bytes: &[u8],
+    start: usize,
+    tokens: &mut Vec<Token>,
+    big_ints: &mut bool,
+) -> Result<usize, TapeError> {
+    let digits = |mut i: usize| {
+        while let Some(b'0'..=b'9') = bytes.get(i) {
             i += 1;
         }
-        let int_start = i;
-        match bytes.get(i) {
-            Some(b'0') => i += 1,
-            Some(b'1'..=b'9') => i = digits(i + 1),
-            _ => {
-                self.pos = i;
-                return Err(self.unexpected("a digit"));
-            }
-        }
-        let int_digits = i - int_start;
-        let mut float = false;
-        if bytes.get(i) == Some(&b'.') {
-            let frac = i + 1;
-            i = digits(frac);
-            if i == frac {
-                self.pos = i;
-                return Err(self.unexpected("a digit after '.'"));
-            }
-            float = true;
-        }
-        // Decimal exponent of the value's magnitude, if it could reach f64's range.
-        let mut risky = int_digits > 300;
-        if let Some(b'e' | b'E') = bytes.get(i) {
-            i += 1;
-            let negative = match bytes.get(i) {
-                Some(b'-') => {
-                    i += 1;
-                    true
-                }
-                Some(b'+') => {
-                    i += 1;
-                    false
-                }
-                _ => false,
-            };
-            let exp_start = i;
-            i = digits(exp_start);
-            if i == exp_start {
-                self.pos = i;
-                return Err(self.unexpected("a digit in the exponent"));
-            }
-            float = true;
-            if !negative {
-                let exp = &bytes[exp_start..i];
-                let exp = exp
-                    .iter()
-                    .skip_while(|&&d| d == b'0')
-                    .try_fold(0usize, |acc, &d| {
-                        let acc = acc * 10 + usize::from(d - b'0');
-                        (acc <= 1000).then_some(acc)
-                    });
-                risky |= exp.is_none_or(|e| int_digits + e > 300);
-            }
-        }
-        // Far from f64's range the value is finite for sure; near it, ask serde_json.
-        if risky && Node::parse(&bytes[start..i]).is_err() {
-            return Err(TapeError::NumberRange { offset: start });
-        }
-        let kind = match (float, int_digits <= SMALL_INT_DIGITS) {
-            (true, _) => NumKind::Float,
-            (false, true) => NumKind::SmallInt,
-            (false, false) => {
-                self.big_ints = true;
-                NumKind::BigInt
-            }
-        };
-        self.tokens.push(Token::Number {
-            start: start as u32,
-            end: i as u32,
-            kind,
-        });
-        self.pos = i;
-        Ok(())
+        i
+    };
+    let mut i = start;
+    if bytes.get(i) == Some(&b'-') {
+        i += 1;
     }
+    let int_start = i;
+    match bytes.get(i) {
+        Some(b'0') => i += 1,
+        Some(b'1'..=b'9') => i = digits(i + 1),
+        _ => return Err(unexpected(bytes, i, "a digit")),
+    }
+    let int_digits = i - int_start;
+    let mut float = false;
+    if bytes.get(i) == Some(&b'.') {
+        let frac = i + 1;
+        i = digits(frac);
+        if i == frac {
+            return Err(unexpected(bytes, i, "a digit after '.'"));
+        }
+        float = true;
+    }
+    // Whether the magnitude could reach f64's range (then serde_json decides).
+    let mut risky = int_digits > 300;
+    if let Some(b'e' | b'E') = bytes.get(i) {
+        i += 1;
+        let negative = match bytes.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let exp_start = i;
+        i = digits(exp_start);
+        if i == exp_start {
+            return Err(unexpected(bytes, i, "a digit in the exponent"));
+        }
+        float = true;
+        if !negative {
+            let exp = bytes[exp_start..i]
+                .iter()
+                .skip_while(|&&d| d == b'0')
+                .try_fold(0usize, |acc, &d| {
+                    let acc = acc * 10 + usize::from(d - b'0');
+                    (acc <= 1000).then_some(acc)
+                });
+            risky |= exp.is_none_or(|e| int_digits + e > 300);
+        }
+    }
+    // Far from f64's range the value is finite for sure; near it, ask serde_json.
+    if risky && Node::parse(&bytes[start..i]).is_err() {
+        return Err(TapeError::NumberRange { offset: start });
+    }
+    let kind = match (float, int_digits <= SMALL_INT_DIGITS) {
+        (true, _) => NumKind::Float,
+        (false, true) => NumKind::SmallInt,
+        (false, false) => {
+            *big_ints = true;
+            NumKind::BigInt
+        }
+    };
+    tokens.push(Token::Number {
+        start: start as u32,
+        end: i as u32,
+        kind,
+    });
+    Ok(i)
 }
 
 /// A word with the high bit set in each byte that is `"`, `\` or below 0x20. Bits above the

@@ -280,3 +280,20 @@ proptest! {
         );
     }
 }
+
+#[test]
+fn bytes_eq_at_every_length() {
+    let text: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+    for n in 0..text.len() {
+        let a = &text[..n];
+        // A copy elsewhere in memory, so nothing can shortcut on the address.
+        let copy = a.to_vec();
+        assert!(bytes_eq(a, &copy), "{n}");
+        for at in 0..n {
+            let mut b = a.to_vec();
+            b[at] ^= 1;
+            assert!(!bytes_eq(a, &b), "{n} differs at {at}");
+        }
+        assert!(!bytes_eq(a, &text[..n + 1]));
+    }
+}
