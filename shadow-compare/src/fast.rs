@@ -103,9 +103,10 @@ pub(crate) fn proven_equal(legacy: &[u8], candidate: &[u8], rules: &NoiseRules) 
     })
 }
 
-/// The index after the value at `index` (past the end if the tape is inconsistent).
+/// The index after the value at `index` (the end of the tape if there is no such value,
+/// where every lookup answers `None`).
 fn skip(tape: &Tape<'_>, index: usize) -> usize {
-    tape.token(index).map_or(usize::MAX, |t| t.next(index))
+    tape.token(index).map_or(tape.len(), |t| t.next(index))
 }
 
 /// The token indices of an array's elements.
@@ -250,12 +251,7 @@ impl<'a> Walk<'_, 'a> {
             (Token::String { .. }, Token::String { .. }) => self.strings_eq(x, y),
             (Token::Array { len: n, .. }, Token::Array { len: m, .. }) => {
                 let matcher = self.matcher;
-                let mode = if states.is_empty() {
-                    &ArrayMode::Ordered
-                } else {
-                    matcher.array_mode(states)
-                };
-                match mode {
+                match matcher.array_mode(states) {
                     ArrayMode::Ordered => self.ordered(i, n, j, m, states),
                     ArrayMode::Unordered => self.unordered(i, n, j, m, states),
                     ArrayMode::Keyed(key) => self.keyed(i, n, j, m, states, key),

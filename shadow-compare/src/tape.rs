@@ -156,6 +156,11 @@ impl<'a> Tape<'a> {
         self.tokens.get(index).copied()
     }
 
+    /// The number of tokens.
+    pub(crate) fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
     /// Whether some integer has 16 or more digits (so `1 == 1.0`-style equality between
     /// numbers may not be transitive).
     pub(crate) fn has_big_ints(&self) -> bool {
