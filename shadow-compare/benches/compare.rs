@@ -1,7 +1,7 @@
 //! Comparison throughput on 1 KiB, 100 KiB and 1 MiB JSON pairs, generated deterministically.
 //!
 //! `equal`: the candidate has every object's keys in reverse order and different whitespace,
-//! so the byte-identical fast path never fires. `differing`: the same, plus every 50th score
+//! so the byte-identical shortcut never fires. `differing`: the same, plus every 50th score
 //! changed. `keyed`: the items array matched by `id`, candidate in reverse order.
 //! Throughput counts the bytes of the legacy document only (the comparator parses both, so
 //! bytes processed are about twice that).

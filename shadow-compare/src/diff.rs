@@ -434,7 +434,7 @@ impl<'a> Walker<'_, 'a> {
 
 /// The keys are already well-mixed 64-bit hashes; hashing them again is wasted work.
 #[derive(Clone, Copy, Default)]
-struct IdentityHash;
+pub(crate) struct IdentityHash;
 
 impl std::hash::BuildHasher for IdentityHash {
     type Hasher = IdentityHasher;
@@ -443,7 +443,7 @@ impl std::hash::BuildHasher for IdentityHash {
     }
 }
 
-struct IdentityHasher(u64);
+pub(crate) struct IdentityHasher(u64);
 
 impl std::hash::Hasher for IdentityHasher {
     fn finish(&self) -> u64 {

@@ -21,15 +21,22 @@
 //! ```
 //!
 //! Modules: `pointer` (RFC 6901 syntax), `rules` (raw and checked noise rules), `tree`
-//! (borrowed JSON parse), `diff` (the structural walk), `comparison` (whole responses),
-//! `learn` (learned noise), `render` (text output).
+//! (borrowed JSON parse), `diff` (the structural walk), `tape` (one-pass tokenizer) and
+//! `fast` (the equal-only walk over two tapes), `comparison` (whole responses), `learn`
+//! (learned noise), `render` (text output).
+//!
+//! A JSON comparison first tries `fast`, which can only answer "equal"; anything else
+//! (a difference, invalid JSON, a case it does not decide) goes to `tree` + `diff`, which
+//! produce every reported difference and every error.
 
 mod comparison;
 mod diff;
+mod fast;
 mod learn;
 pub mod pointer;
 mod render;
 mod rules;
+mod tape;
 mod tree;
 
 pub use comparison::{

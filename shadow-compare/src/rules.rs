@@ -473,6 +473,12 @@ impl Matcher {
         out
     }
 
+    /// Whether an index step from these states can depend on the index (some pattern names
+    /// a literal index here, e.g. `/items/0`). When not, every index leads to the same states.
+    pub(crate) fn index_dependent(&self, states: &[State]) -> bool {
+        states.iter().any(|&s| self.nodes[s as usize].index_literal)
+    }
+
     pub(crate) fn ignored(&self, states: &[State]) -> bool {
         states.iter().any(|&s| self.nodes[s as usize].ignore)
     }

@@ -1,5 +1,7 @@
-//! Property tests: a document equals itself, reformatted, and with every object's keys
-//! shuffled; an unordered array equals any permutation of itself.
+//! Property tests: a document equals itself, reformatted, with every object's keys
+//! shuffled, and respelled (escapes, number texts); an unordered array equals any
+//! permutation of itself. (That the fast equal path agrees with the tree diff is tested
+//! inside the crate, in `src/fast/tests.rs`, where both are reachable.)
 
 use proptest::prelude::*;
 use serde_json::Value;
@@ -67,8 +69,85 @@ fn write_shuffled(value: &Value, seed: &mut u64, out: &mut String) {
     }
 }
 
+/// Serialise with other spellings of the same values: characters as `\uXXXX` escapes
+/// (surrogate pairs beyond the BMP) and integers below 2^53 as `N.0` or `Ne0`.
+fn write_respelled(value: &Value, seed: &mut u64, out: &mut String) {
+    let mut next = || {
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        *seed >> 33
+    };
+    match value {
+        Value::String(s) => {
+            out.push('"');
+            for c in s.chars() {
+                if next() % 2 == 0 && c != '"' && c != '\\' && c >= ' ' {
+                    out.push(c);
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04X}"));
+                    }
+                }
+            }
+            out.push('"');
+        }
+        Value::Number(n) => match n.as_i64() {
+            Some(i) if i.unsigned_abs() < 1 << 53 => {
+                let suffix = [".0", "e0", "", "E+0"][(next() % 4) as usize];
+                out.push_str(&format!("{i}{suffix}"));
+            }
+            _ => out.push_str(&n.to_string()),
+        },
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_respelled(item, seed, out);
+            }
+            out.push(']');
+        }
+        Value::Object(members) => {
+            out.push('{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_respelled(&Value::String(k.clone()), seed, out);
+                out.push(':');
+                write_respelled(v, seed, out);
+            }
+            out.push('}');
+        }
+        leaf => out.push_str(&leaf.to_string()),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn equal_to_respelled_copy(value in json(), mut seed in any::<u64>()) {
+        let text = value.to_string();
+        let mut respelled = String::new();
+        write_respelled(&value, &mut seed, &mut respelled);
+        let report = Comparator::default()
+            .compare_json(text.as_bytes(), respelled.as_bytes())
+            .unwrap();
+        prop_assert!(report.is_equal(), "{respelled}\n{report:?}");
+        // And a respelled copy with one more member is still found different.
+        let mut bigger = String::new();
+        write_respelled(&serde_json::json!({ "doc": value, "x": 1 }), &mut seed, &mut bigger);
+        let legacy = serde_json::json!({ "doc": value }).to_string();
+        let report = Comparator::default()
+            .compare_json(legacy.as_bytes(), bigger.as_bytes())
+            .unwrap();
+        let pointers: Vec<&str> = report.differences().iter().map(|d| d.pointer.as_str()).collect();
+        prop_assert_eq!(pointers, vec!["/x"]);
+    }
 
     #[test]
     fn equal_to_itself(value in json()) {
