@@ -22,6 +22,7 @@
 
 use std::future::Future;
 use std::io;
+use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +33,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::limits::DEFAULT_MAX_HEADERS;
 use crate::state::Shared;
 
 /// Why a request's framing was refused.
@@ -436,16 +438,20 @@ impl Scanner {
     }
 
     fn parse(&mut self, bytes: &[u8], conn: &ConnGuard) -> Parsed {
-        let mut on_stack = [httparse::EMPTY_HEADER; crate::limits::DEFAULT_MAX_HEADERS];
-        let mut on_heap;
-        let headers: &mut [httparse::Header<'_>] = if self.max_headers <= on_stack.len() {
-            &mut on_stack
+        // Uninitialised slots: no 3 KiB memset per request head.
+        let mut on_stack =
+            [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; DEFAULT_MAX_HEADERS];
+        let mut on_heap: Vec<MaybeUninit<httparse::Header<'_>>>;
+        let headers = if self.max_headers <= on_stack.len() {
+            &mut on_stack[..]
         } else {
-            on_heap = vec![httparse::EMPTY_HEADER; self.max_headers];
-            &mut on_heap
+            on_heap = (0..self.max_headers)
+                .map(|_| MaybeUninit::uninit())
+                .collect();
+            &mut on_heap[..]
         };
-        let mut req = httparse::Request::new(headers);
-        let n = match req.parse(bytes) {
+        let mut req = httparse::Request::new(&mut []);
+        let n = match req.parse_with_uninit_headers(bytes, headers) {
             Ok(httparse::Status::Complete(n)) => n,
             Ok(httparse::Status::Partial) => return Parsed::Partial,
             Err(_) => return Parsed::Stop,
@@ -762,6 +768,22 @@ POST /c HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r
         }
         assert_eq!(s.state, State::Opaque);
         assert!(s.head.capacity() == 0);
+    }
+
+    #[test]
+    fn more_headers_than_the_stack_holds_when_configured() {
+        let filler: String = (0..150).map(|i| format!("x-h{i}: v\r\n")).collect();
+        let wire = format!(
+            "POST / HTTP/1.1\r\n{filler}content-length: 1\r\ntransfer-encoding: chunked\r\n\r\n"
+        );
+        let conn = ConnGuard::default();
+        let mut s = Scanner::new(32 * 1024, 200);
+        s.feed(wire.as_bytes(), &conn);
+        assert_eq!(s.heads, 1);
+        assert_eq!(verdicts(&conn, 1), [Some(FramingError::LengthAndChunked)]);
+        // With the default limit the head is over hyper's count (431): not followed.
+        let (s, _) = scan(&[wire.as_bytes()]);
+        assert_eq!(s.state, State::Opaque);
     }
 
     #[test]
