@@ -271,7 +271,8 @@ fn feed_chunked(mut c: Chunk, data: &[u8]) -> ChunkStep {
                 b'\n' => after_size(v),
                 _ => return ChunkStep::Bad,
             },
-            Chunk::Data(_) => unreachable_data(),
+            // Consumed in bulk above, before a byte is taken; never reached.
+            Chunk::Data(_) => Chunk::DataCr,
             Chunk::DataCr => match b {
                 b'\r' => Chunk::DataLf,
                 b'\n' => Chunk::SizeStart,
@@ -297,12 +298,6 @@ fn feed_chunked(mut c: Chunk, data: &[u8]) -> ChunkStep {
         };
     }
     ChunkStep::More(c)
-}
-
-/// `Chunk::Data` is consumed in bulk before the byte-wise match; keep the match total
-/// without a panic path.
-fn unreachable_data() -> Chunk {
-    Chunk::DataCr
 }
 
 fn hex(b: u8) -> Option<u64> {
@@ -591,37 +586,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 }
             }
         }
-        if this.expired && this.scanner.in_partial_head() {
-            if this.conn.idle() && !this.unflushed {
-                this.expired = false;
-                this.scanner.state = State::Opaque;
-                this.shared.metrics.rejected("header_timeout");
-                let resp = head_timeout_response();
-                // Best effort: a few hundred bytes on a connection with nothing in flight.
-                if let Poll::Ready(Ok(_)) = Pin::new(&mut this.inner).poll_write(cx, &resp) {
-                    let _ = Pin::new(&mut this.inner).poll_flush(cx);
-                    let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
-                }
-                return Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "request head not received in time",
-                )));
-            }
-        } else if this.expired {
+        // The head's time is up; answer only on a quiet connection (no response in
+        // flight, nothing unflushed), else when the response in progress has gone.
+        if this.expired && this.scanner.in_partial_head() && this.conn.idle() && !this.unflushed {
             this.expired = false;
+            this.scanner.state = State::Opaque;
+            this.shared.metrics.rejected("header_timeout");
+            let resp = head_timeout_response();
+            // Best effort: a few hundred bytes on a connection with nothing in flight.
+            if let Poll::Ready(Ok(_)) = Pin::new(&mut this.inner).poll_write(cx, &resp) {
+                let _ = Pin::new(&mut this.inner).poll_flush(cx);
+                let _ = Pin::new(&mut this.inner).poll_shutdown(cx);
+            }
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "request head not received in time",
+            )));
         }
         let before = buf.filled().len();
         ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
-        let was_partial = this.scanner.in_partial_head();
+        let (was_partial, heads) = (this.scanner.in_partial_head(), this.scanner.heads);
         this.scanner.feed(&buf.filled()[before..], &this.conn);
-        match (was_partial, this.scanner.in_partial_head()) {
-            (_, false) => this.armed = false,
+        // A head that ended in this read and a next one that began in it: a new clock.
+        let same_head = was_partial && this.scanner.heads == heads;
+        match (same_head, this.scanner.in_partial_head()) {
+            (_, false) => {
+                this.armed = false;
+                this.expired = false;
+            }
             (false, true) => this.arm(),
             // Still the same head: its clock keeps running.
             (true, true) => {}
-        }
-        if !this.scanner.in_partial_head() {
-            this.expired = false;
         }
         Poll::Ready(Ok(()))
     }
