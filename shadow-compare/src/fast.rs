@@ -244,11 +244,6 @@ impl<'a> Walk<'_, 'a> {
             return false;
         };
         match (x, y) {
-            (Token::Null, Token::Null)
-            | (Token::True, Token::True)
-            | (Token::False, Token::False) => true,
-            (Token::Number { .. }, Token::Number { .. }) => self.numbers_eq(x, y, true),
-            (Token::String { .. }, Token::String { .. }) => self.strings_eq(x, y),
             (Token::Array { len: n, .. }, Token::Array { len: m, .. }) => {
                 let matcher = self.matcher;
                 match matcher.array_mode(states) {
@@ -260,6 +255,19 @@ impl<'a> Walk<'_, 'a> {
             (Token::Object { len: n, .. }, Token::Object { len: m, .. }) => {
                 self.objects(i, n, j, m, states)
             }
+            _ => self.scalars_eq(x, y, true),
+        }
+    }
+
+    /// Two scalar tokens are equal (numbers within the tolerance when `tolerant`);
+    /// anything else, including a container, is not.
+    fn scalars_eq(&mut self, x: Token, y: Token, tolerant: bool) -> bool {
+        match (x, y) {
+            (Token::Null, Token::Null)
+            | (Token::True, Token::True)
+            | (Token::False, Token::False) => true,
+            (Token::Number { .. }, Token::Number { .. }) => self.numbers_eq(x, y, tolerant),
+            (Token::String { .. }, Token::String { .. }) => self.strings_eq(x, y),
             _ => false,
         }
     }
@@ -800,14 +808,7 @@ impl<'a> Walk<'_, 'a> {
         let (Some(p), Some(q)) = (self.a.token(x), self.b.token(y)) else {
             return false;
         };
-        match (p, q) {
-            (Token::Null, Token::Null)
-            | (Token::True, Token::True)
-            | (Token::False, Token::False) => true,
-            (Token::Number { .. }, Token::Number { .. }) => self.numbers_eq(p, q, false),
-            (Token::String { .. }, Token::String { .. }) => self.strings_eq(p, q),
-            _ => false,
-        }
+        self.scalars_eq(p, q, false)
     }
 
     /// A structural hash consistent with [`Walk::eq`] at zero tolerance: equal values hash
