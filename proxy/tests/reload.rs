@@ -20,16 +20,6 @@ fn flip_routes(ups: &[(&str, &TestUpstream)], target: &str) -> String {
     routes_toml(ups, &route)
 }
 
-async fn reload(c: &TestClient, proxy: &TestProxy) -> Got {
-    send(
-        c,
-        Request::post(proxy.admin_url("/admin/reload"))
-            .body(Full::default())
-            .unwrap(),
-    )
-    .await
-}
-
 async fn version(c: &TestClient, proxy: &TestProxy) -> String {
     get(c, &proxy.admin_url("/admin/routes")).await.json()["version"]
         .as_str()

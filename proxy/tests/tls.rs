@@ -271,13 +271,7 @@ async fn certificates_reload_when_the_files_change_and_bad_ones_are_kept_out() {
     let text = std::fs::read_to_string(&routes).unwrap();
     let flipped = format!("{text}\n[[routes]]\nname = \"added\"\npath = \"/added\"\n");
     std::fs::write(&routes, &flipped).unwrap();
-    let got = send(
-        &client,
-        http::Request::post(proxy.admin_url("/admin/reload"))
-            .body(Full::default())
-            .unwrap(),
-    )
-    .await;
+    let got = reload(&client, &proxy).await;
     assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
     let table = get(&client, &proxy.admin_url("/admin/routes")).await.json();
     assert!(
@@ -297,13 +291,7 @@ async fn certificates_reload_when_the_files_change_and_bad_ones_are_kept_out() {
         flipped.replace("cert = \"default.pem\"", "cert = \"missing.pem\""),
     )
     .unwrap();
-    let got = send(
-        &client,
-        http::Request::post(proxy.admin_url("/admin/reload"))
-            .body(Full::default())
-            .unwrap(),
-    )
-    .await;
+    let got = reload(&client, &proxy).await;
     assert_eq!(got.status, 422, "{}", String::from_utf8_lossy(&got.body));
     assert!(String::from_utf8_lossy(&got.body).contains("missing.pem"));
 }

@@ -527,6 +527,17 @@ pub async fn get(client: &TestClient, url: &str) -> Got {
     send(client, Request::get(url).body(Full::default()).unwrap()).await
 }
 
+/// `POST /admin/reload` on the proxy's admin listener.
+pub async fn reload(c: &TestClient, proxy: &TestProxy) -> Got {
+    send(
+        c,
+        Request::post(proxy.admin_url("/admin/reload"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await
+}
+
 pub async fn post(client: &TestClient, url: &str, body: &str) -> Got {
     send(
         client,
