@@ -303,6 +303,9 @@ fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
     Some(n)
 }
 
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
 #[derive(Clone, Copy, Default)]
 struct Frame {
     token: u32,
@@ -327,6 +330,12 @@ fn unexpected(bytes: &[u8], pos: usize, expected: &'static str) -> TapeError {
 
 #[inline(always)]
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    // Most calls land on a token at once; whitespace bytes are all at or below b' '.
+    if let Some(&b) = bytes.get(pos) {
+        if b > b' ' {
+            return pos;
+        }
+    }
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
         pos += 1;
     }
@@ -479,23 +488,22 @@ fn string(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, Ta
     let start = pos + 1;
     let mut i = start;
     let mut escaped = false;
-    // The high bits of every byte looked at: non-zero when the string has non-ASCII bytes.
-    let mut high = 0u64;
+    // Whether the string has a non-ASCII byte (then it is checked as UTF-8 at the end).
+    let mut non_ascii = false;
+    // The eight-byte scan also stops at non-ASCII bytes until the first is seen, so an
+    // ASCII string costs no extra work per word.
+    let mut stop_high = HIGH;
     loop {
         // Eight bytes at a time while none is a quote, a backslash or a control byte.
         while let Some(chunk) = bytes.get(i..i + 8) {
             let mut word = [0u8; 8];
             word.copy_from_slice(chunk);
             let word = u64::from_le_bytes(word);
-            let special = special_bytes(word);
+            let special = special_bytes(word) | (word & stop_high);
             if special != 0 {
-                let n = special.trailing_zeros() / 8;
-                // Only the bytes before the special one belong to this stretch.
-                high |= word & ((1u64 << (n * 8)) - 1);
-                i += n as usize;
+                i += (special.trailing_zeros() / 8) as usize;
                 break;
             }
-            high |= word;
             i += 8;
         }
         match bytes.get(i) {
@@ -506,7 +514,10 @@ fn string(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, Ta
             }
             Some(0x00..=0x1f) => return Err(TapeError::Control { offset: i }),
             Some(&b) => {
-                high |= u64::from(b);
+                if b >= 0x80 {
+                    non_ascii = true;
+                    stop_high = 0;
+                }
                 i += 1;
             }
             None => {
@@ -516,7 +527,7 @@ fn string(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, Ta
             }
         }
     }
-    if high & 0x8080_8080_8080_8080 != 0 {
+    if non_ascii {
         if let Err(e) = std::str::from_utf8(&bytes[start..i]) {
             return Err(TapeError::Utf8 {
                 offset: start + e.valid_up_to(),
@@ -621,8 +632,6 @@ fn number(
 /// A word with the high bit set in each byte that is `"`, `\` or below 0x20. Bits above the
 /// first such byte may be spurious; the lowest set bit is exact.
 fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
     let quote = zero(word ^ (ONES * u64::from(b'"')));
     let backslash = zero(word ^ (ONES * u64::from(b'\\')));
