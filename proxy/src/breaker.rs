@@ -1,7 +1,9 @@
 //! A per-upstream circuit breaker for canary routes: after `failures` consecutive
 //! failures the extracted side is skipped (its requests go to legacy, when the route has a
-//! fallback) for `cooldown`; then requests are let through again, and the first result
-//! decides: a success closes the breaker, a failure opens it for another cool-down.
+//! fallback) for `cooldown`; then it is half-open: one request is let through as a probe
+//! (the others still skip it), and its result decides: a success closes the breaker, a
+//! failure opens it for another cool-down. A probe whose result never comes (a cancelled
+//! request) holds the breaker open for one more cool-down, then the next request probes.
 //!
 //! Shared by every worker thread (atomics, no lock). A reload builds new upstreams and so
 //! starts with closed breakers.
@@ -59,6 +61,38 @@ impl Breaker {
             self.open_gauge.set(0);
         }
         open
+    }
+
+    /// Whether this request may go to the upstream: always while closed, never while open;
+    /// when half-open, only the one request that claims the probe. A caller that is
+    /// admitted must report [`Breaker::success`] or [`Breaker::failure`].
+    pub fn admit(&self) -> bool {
+        self.admit_at(self.now_ms())
+    }
+
+    fn admit_at(&self, now_ms: u64) -> bool {
+        let until = self.open_until_ms.load(Ordering::Relaxed);
+        if until == 0 {
+            return true;
+        }
+        if now_ms < until {
+            return false;
+        }
+        // Half-open: the request that moves the deadline on is the probe; the others see
+        // the breaker open until its result.
+        let claimed = self
+            .open_until_ms
+            .compare_exchange(
+                until,
+                now_ms + self.cooldown.as_millis() as u64 + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if claimed {
+            self.open_gauge.set(1);
+        }
+        claimed
     }
 
     pub fn success(&self) {
@@ -155,5 +189,23 @@ mod tests {
         assert_eq!(b.state_at(7_002), "half_open");
         b.success();
         assert_eq!(b.state_at(7_002), "closed");
+    }
+
+    #[test]
+    fn half_open_admits_one_probe_at_a_time() {
+        let b = breaker(1_000);
+        assert!(b.admit_at(0), "closed: everyone goes through");
+        for _ in 0..3 {
+            b.failure_at(5_000);
+        }
+        assert!(!b.admit_at(5_500), "open: nobody");
+        assert!(b.admit_at(6_001), "half-open: the first request probes");
+        assert!(!b.admit_at(6_001), "the others wait for its result");
+        assert!(!b.admit_at(6_900));
+        // The probe never reported: after another cool-down the next request probes.
+        assert!(b.admit_at(7_002));
+        b.success();
+        assert!(b.admit_at(7_003), "closed again");
+        assert!(b.admit_at(7_003));
     }
 }

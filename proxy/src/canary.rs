@@ -1,8 +1,9 @@
 //! Canary routing: a sticky, monotonic share of cohorts goes to the extracted service.
 //!
-//! The cohort key is hashed with the same stable function as shadow sampling
-//! ([`crate::shadow::policy::bucket`]): the same key lands on the same side in every
-//! process and on every machine, and raising `percent` only adds cohorts. `deny` beats
+//! The cohort key is hashed with the stable function of shadow sampling, salted for the
+//! canary ([`crate::shadow::policy::bucket`], [`Purpose::Canary`]): the same key lands on
+//! the same side in every process and on every machine, raising `percent` only adds
+//! cohorts, and the canary's cohorts are independent of a comparison sample's. `deny` beats
 //! `allow` beats the hash. The override header is honoured only when the verified caller
 //! (its `X-Ficus-Roles`, set by the edge after stripping the client's) has one of
 //! `override_roles`; for anyone else it is ignored.
@@ -11,7 +12,7 @@ use http::{HeaderMap, HeaderName, Method};
 
 use crate::auth::ROLES_HEADER;
 use crate::config::file::CanaryFile;
-use crate::shadow::policy::{Cohort, sampled};
+use crate::shadow::policy::{Cohort, Purpose, sampled};
 
 /// A route's checked `[routes.canary]`.
 #[derive(Debug, Clone)]
@@ -105,7 +106,9 @@ impl CanaryPolicy {
         if self.deny.iter().any(|d| d.as_bytes() == key) {
             return Side::Legacy;
         }
-        if self.allow.iter().any(|a| a.as_bytes() == key) || sampled(key, self.percent / 100.0) {
+        if self.allow.iter().any(|a| a.as_bytes() == key)
+            || sampled(Purpose::Canary, key, self.percent / 100.0)
+        {
             return Side::Extracted;
         }
         Side::Legacy

@@ -26,6 +26,7 @@ pub struct Metrics {
     shadow_duration: HistogramVec,
     circuit_open: IntGaugeVec,
     circuit_opened: IntCounterVec,
+    canary_fallbacks: IntCounterVec,
     rejected: IntCounterVec,
     pub connections_refused: IntCounter,
     pub tls_reloads: IntCounterVec,
@@ -268,6 +269,13 @@ impl Metrics {
             ),
             &["upstream"],
         ));
+        let canary_fallbacks = must(IntCounterVec::new(
+            Opts::new(
+                "ficus_canary_fallbacks_total",
+                "Canary requests the extracted upstream failed (reason: status_5xx, connect, connect_timeout, timeout, protocol) that legacy answered instead.",
+            ),
+            &["route", "upstream", "reason"],
+        ));
         let connections = must(IntGauge::new(
             "ficus_client_connections",
             "Open client connections.",
@@ -284,6 +292,7 @@ impl Metrics {
             Box::new(shadow_duration.clone()),
             Box::new(circuit_open.clone()),
             Box::new(circuit_opened.clone()),
+            Box::new(canary_fallbacks.clone()),
             Box::new(rejected.clone()),
             Box::new(connections_refused.clone()),
             Box::new(tls_reloads.clone()),
@@ -307,6 +316,7 @@ impl Metrics {
             shadow_duration,
             circuit_open,
             circuit_opened,
+            canary_fallbacks,
             rejected,
             connections_refused,
             tls_reloads,
@@ -317,6 +327,13 @@ impl Metrics {
     /// Counts a request refused at the edge. Rare, so the label lookup is fine here.
     pub fn rejected(&self, reason: &str) {
         self.rejected.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a canary request that fell back to legacy. Rare, so the label lookup is fine.
+    pub fn canary_fallback(&self, route: &str, upstream: &str, reason: &str) {
+        self.canary_fallbacks
+            .with_label_values(&[route, upstream, reason])
+            .inc();
     }
 
     /// The breaker gauge and counter of one upstream.

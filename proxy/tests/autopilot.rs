@@ -217,6 +217,40 @@ async fn wrong_data_at_step_25_rolls_back_within_one_interval() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_hidden_by_the_fallback_still_roll_back() {
+    // The extracted side starts failing at step 25. Users never see it (safe requests fall
+    // back to legacy), but the failures count against the extracted side.
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    // The mismatch gate is off (the 503s of compared copies would trip it first): only the
+    // error gate can see the failures the fallback hides from users.
+    let text = routes(&legacy, &new)
+        .replace(
+            "[upstreams.new]\n",
+            "[upstreams.new]\nbreaker_failures = 1000\n",
+        )
+        .replace("max_mismatch_rate = 0.01", "max_mismatch_rate = 1.0");
+    let mut p = Pilot::start(text);
+    p.open().await;
+    p.traffic(30).await;
+    p.settle(20).await;
+    p.tick(INTERVAL).await;
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+
+    new.set(Behaviour::Unavailable);
+    p.traffic(40).await;
+    let t = p.settle(20).await;
+    let applied = if t["applied"].as_array().unwrap().is_empty() {
+        p.tick(1).await["applied"].clone()
+    } else {
+        t["applied"].clone()
+    };
+    assert_eq!(applied[0]["to"]["mode"], "legacy", "{applied}");
+    let reason = applied[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("gate breached: error rate"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_commands_pause_the_autopilot() {
     let legacy = TestUpstream::start("legacy").await;
     let new = TestUpstream::start("new").await;

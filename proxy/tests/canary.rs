@@ -76,6 +76,30 @@ async fn override_header_is_ignored_without_the_role() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_header_of_any_name_is_never_forwarded() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let proxy = TestProxy::start(&canary_routes(
+        &legacy,
+        &new.url(),
+        "percent = 0\noverride_header = \"Route-To\"\noverride_roles = [\"staff\"]",
+    ));
+    let c = client();
+    let req = Request::get(proxy.url("/x"))
+        .header("x-user", "u1")
+        .header("route-to", "extracted")
+        // A client claiming the role itself: identity headers are the edge's alone.
+        .header("x-ficus-roles", "staff")
+        .body(Full::default())
+        .unwrap();
+    let got = send(&c, req).await;
+    assert_eq!(got.headers["x-upstream"], "legacy", "no verified role");
+    let seen = &legacy.seen()[0];
+    assert!(seen.headers.get("route-to").is_none(), "{:?}", seen.headers);
+    assert!(seen.headers.get("x-ficus-roles").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_extracted_side_falls_back_for_safe_requests_only() {
     let legacy = TestUpstream::start("legacy").await;
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
@@ -97,6 +121,14 @@ async fn failing_extracted_side_falls_back_for_safe_requests_only() {
         assert_eq!(got.status, 200, "idempotent requests never see the failure");
         assert_eq!(got.headers["x-upstream"], "legacy");
     }
+    let m = String::from_utf8(get(&c, &proxy.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    assert!(
+        counter(
+            &m,
+            r#"ficus_canary_fallbacks_total{reason="connect",route="c",upstream="new"}"#
+        ) >= 1.0,
+        "{m}"
+    );
 
     // A 5xx from the extracted side also falls back.
     let new = TestUpstream::start("new").await;
@@ -104,6 +136,44 @@ async fn failing_extracted_side_falls_back_for_safe_requests_only() {
     let got = as_user(&c, &proxy, "GET", "/status/503", "u1").await;
     assert_eq!(new.count(), 1);
     assert_eq!(got.headers["x-upstream"], "legacy");
+    // The user never saw the 503, but the extracted side's numbers (error-rate gate,
+    // dashboards) do, and the fallback is counted with its reason.
+    let m = String::from_utf8(get(&c, &proxy.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    let requests = |upstream: &str, class: &str| {
+        counter(
+            &m,
+            &format!(
+                r#"ficus_requests_total{{mode="canary",route="c",status="{class}",upstream="{upstream}"}}"#
+            ),
+        )
+    };
+    assert_eq!(requests("new", "5xx"), 1.0, "{m}");
+    // (The test upstream answers `/status/503` on every side, legacy too.)
+    assert_eq!(requests("legacy", "5xx"), 1.0, "{m}");
+    assert_eq!(
+        counter(
+            &m,
+            r#"ficus_canary_fallbacks_total{reason="status_5xx",route="c",upstream="new"}"#
+        ),
+        1.0,
+        "{m}"
+    );
+    // A timeout (request_timeout_ms = 2000) falls back too.
+    let hung = TestUpstream::start("hung").await;
+    hung.set(Behaviour::Hang);
+    let proxy = TestProxy::start(&canary_routes(&legacy, &hung.url(), "percent = 100"));
+    let got = as_user(&c, &proxy, "GET", "/slow", "u1").await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.headers["x-upstream"], "legacy");
+    let m = String::from_utf8(get(&c, &proxy.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    assert_eq!(
+        counter(
+            &m,
+            r#"ficus_canary_fallbacks_total{reason="timeout",route="c",upstream="new"}"#
+        ),
+        1.0,
+        "{m}"
+    );
     // With fallback = "none" the 5xx reaches the client.
     let proxy = TestProxy::start(&canary_routes(
         &legacy,
@@ -154,4 +224,57 @@ async fn circuit_breaker_skips_a_failing_extracted_side() {
         counter(&m, r#"ficus_circuit_opened_total{upstream="new"}"#),
         1.0
     );
+}
+
+async fn circuit(c: &TestClient, proxy: &TestProxy) -> String {
+    let routes = get(c, &proxy.admin_url("/admin/routes")).await.json();
+    routes["upstreams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["name"] == "new")
+        .map(|u| u["circuit"].as_str().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_cooldown_one_probe_decides() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let routes = canary_routes(&legacy, &new.url(), "percent = 100").replace(
+        "[upstreams.new]\n",
+        "[upstreams.new]\nbreaker_failures = 2\nbreaker_cooldown_ms = 300\n",
+    );
+    let proxy = TestProxy::start(&routes);
+    let c = client();
+    let half_open = || async {
+        // The cool-down runs on the proxy's clock: poll its state, bounded.
+        for _ in 0..1000 {
+            if circuit(&c, &proxy).await == "half_open" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the breaker never became half-open");
+    };
+    for user in ["a", "b"] {
+        as_user(&c, &proxy, "GET", "/status/503", user).await;
+    }
+    assert_eq!(circuit(&c, &proxy).await, "open");
+    half_open().await;
+    // A failing probe opens it again at once.
+    let got = as_user(&c, &proxy, "GET", "/status/503", "c").await;
+    assert_eq!(got.headers["x-upstream"], "legacy");
+    assert_eq!(new.count(), 3, "the probe reached the extracted side");
+    assert_eq!(circuit(&c, &proxy).await, "open");
+    let got = as_user(&c, &proxy, "GET", "/ok", "d").await;
+    assert_eq!(got.headers["x-upstream"], "legacy", "open: skipped");
+    assert_eq!(new.count(), 3);
+    half_open().await;
+    // A healthy probe closes it: the extracted side serves again.
+    let got = as_user(&c, &proxy, "GET", "/ok", "e").await;
+    assert_eq!(got.headers["x-upstream"], "new");
+    assert_eq!(circuit(&c, &proxy).await, "closed");
+    let got = as_user(&c, &proxy, "GET", "/ok", "f").await;
+    assert_eq!(got.headers["x-upstream"], "new");
 }

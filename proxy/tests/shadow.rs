@@ -449,6 +449,58 @@ async fn verify_keeps_comparing_against_legacy_after_cutover() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_samples_a_sticky_share_of_cohorts() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("candidate").await;
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy), ("candidate", &new)],
+        "[[routes]]\nname = \"doc\"\npath = \"/doc/{*rest}\"\nmode = \"extracted\"\nextracted = \"candidate\"\n[routes.shadow]\ncohort = \"header:x-user\"\nignore = [\"/generated_at\"]\n[routes.verify]\nsample = 0.25\n",
+    ));
+    let c = client();
+    let n = 400;
+    // Each user twice: a user is in the sample for both requests or for neither.
+    for round in 0..2 {
+        for user in 0..n {
+            let req = Request::get(proxy.url(&format!("/doc/{round}")))
+                .header("x-user", format!("u{user}"))
+                .body(Full::default())
+                .unwrap();
+            assert_eq!(send(&c, req).await.status, 200);
+        }
+    }
+    assert_eq!(new.count(), 2 * n, "the extracted service answers everyone");
+    // Which users the proxy's hash puts in the sample (its statistics are checked below).
+    let expected: std::collections::BTreeSet<String> = (0..n)
+        .map(|u| format!("u{u}"))
+        .filter(|k| {
+            ficus::shadow::policy::sampled(
+                ficus::shadow::policy::Purpose::Shadow,
+                k.as_bytes(),
+                0.25,
+            )
+        })
+        .collect();
+    let s = wait_outcomes(&c, &proxy, "doc", 2 * expected.len() as u64).await;
+    assert_eq!(s["match"], 2 * expected.len() as u64, "{s}");
+    let seen = legacy.seen();
+    let users: std::collections::BTreeSet<String> = seen
+        .iter()
+        .map(|r| r.headers["x-user"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(users, expected, "the sampled users, and only them");
+    assert_eq!(
+        seen.len(),
+        2 * users.len(),
+        "sticky: both of their requests"
+    );
+    assert!(
+        (users.len() as f64 - 100.0).abs() < 44.0,
+        "{} users",
+        users.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canary_compare_mirrors_both_sides() {
     let legacy = TestUpstream::start("legacy").await;
     let new = TestUpstream::start("candidate").await;
@@ -472,4 +524,31 @@ async fn canary_compare_mirrors_both_sides() {
     // Each side answered some users and received the copies of the others.
     assert_eq!(legacy.count(), 40);
     assert_eq!(new.count(), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_canary_fallback_is_an_error_never_a_match() {
+    // The extracted side answers 503, legacy answers the user in its place: comparing
+    // legacy's answer with legacy's copy would count a failing candidate as a match.
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("candidate").await;
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy), ("candidate", &new)],
+        "[[routes]]\nname = \"doc\"\npath = \"/status/{*rest}\"\nmode = \"canary\"\nextracted = \"candidate\"\n[routes.canary]\npercent = 100\ncohort = \"header:x-user\"\ncompare = true\n",
+    ));
+    let c = client();
+    for user in 0..5 {
+        let req = Request::get(proxy.url("/status/503"))
+            .header("x-user", format!("u{user}"))
+            .body(Full::default())
+            .unwrap();
+        let got = send(&c, req).await;
+        assert_eq!(
+            got.headers["x-upstream"], "legacy",
+            "served by the fallback"
+        );
+    }
+    let s = wait_outcomes(&c, &proxy, "doc", 5).await;
+    assert_eq!(s["error"], 5, "{s}");
+    assert_eq!(s["match"], 0, "{s}");
 }

@@ -112,6 +112,9 @@ pub struct Window {
     pub extracted_errors: u64,
     /// Requests answered by legacy.
     pub legacy: u64,
+    /// The circuit breaker of the extracted upstream is open now (canary): its traffic has
+    /// stopped, so the window would never fill.
+    pub circuit_open: bool,
     #[serde(skip)]
     pub extracted_latency: Buckets,
     #[serde(skip)]
@@ -141,6 +144,11 @@ pub enum Verdict {
 /// Judges `w` after `elapsed` of the step under `p`.
 pub fn judge(p: &Policy, w: &Window, elapsed: Duration) -> Verdict {
     let floor = |n: u64| n.max(p.min_requests) as f64;
+    if w.circuit_open {
+        return Verdict::Breach(
+            "the circuit breaker of the extracted upstream is open (consecutive failures)".into(),
+        );
+    }
     if w.mismatches as f64 > p.max_mismatch_rate * floor(w.compared) {
         return Verdict::Breach(format!(
             "mismatch rate {:.4} over {} compared responses exceeds max_mismatch_rate {}",
@@ -226,6 +234,7 @@ mod tests {
             extracted: n,
             extracted_errors: 0,
             legacy: n,
+            circuit_open: false,
             extracted_latency: lat(10.0, n),
             legacy_latency: lat(10.0, n),
         }
@@ -264,6 +273,12 @@ mod tests {
         let mut w = healthy(100);
         w.extracted_latency = lat(20.0, 100);
         assert!(matches!(judge(&p, &w, MIN), Verdict::Breach(r) if r.contains("p99")));
+        // An open breaker stops the extracted side's traffic: the window would never fill.
+        let mut w = healthy(3);
+        w.circuit_open = true;
+        assert!(
+            matches!(judge(&p, &w, Duration::ZERO), Verdict::Breach(r) if r.contains("circuit breaker"))
+        );
         let mut w = healthy(50);
         w.extracted_latency = lat(20.0, 50);
         assert!(

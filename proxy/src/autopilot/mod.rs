@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::config::file::Mode;
 use crate::config::reload::{ReloadHandle, Trigger};
-use crate::config::table::Route;
+use crate::config::table::{Route, RouteTable};
 use crate::metrics::Buckets;
 use crate::routectl::{self, Applied, Change, Position};
 use crate::state::Shared;
@@ -37,12 +37,13 @@ struct Reading {
     extracted: u64,
     extracted_errors: u64,
     legacy: u64,
+    circuit_open: bool,
     extracted_latency: Buckets,
     legacy_latency: Buckets,
 }
 
 impl Reading {
-    fn of(route: &Route) -> Self {
+    fn of(route: &Route, table: &RouteTable) -> Self {
         let shadow = route
             .canary_compare
             .as_ref()
@@ -61,6 +62,10 @@ impl Reading {
                     extracted: counts.iter().sum(),
                     extracted_errors: counts[4],
                     legacy: legacy_counts,
+                    circuit_open: route
+                        .extracted
+                        .and_then(|i| table.upstreams.get(i))
+                        .is_some_and(|u| u.breaker.is_open()),
                     extracted_latency: extracted.latency(),
                     legacy_latency: route.metrics.latency(),
                 }
@@ -82,6 +87,7 @@ impl Reading {
                     extracted: shadow[0] + shadow[1] + shadow[2] + shadow[3],
                     extracted_errors: shadow[2] + shadow[3],
                     legacy: legacy_counts,
+                    circuit_open: false,
                     extracted_latency: cand,
                     legacy_latency: leg,
                 }
@@ -96,6 +102,7 @@ impl Reading {
             extracted: self.extracted.saturating_sub(start.extracted),
             extracted_errors: self.extracted_errors.saturating_sub(start.extracted_errors),
             legacy: self.legacy.saturating_sub(start.legacy),
+            circuit_open: self.circuit_open,
             extracted_latency: self.extracted_latency.since(&start.extracted_latency),
             legacy_latency: self.legacy_latency.since(&start.legacy_latency),
         }
@@ -235,7 +242,7 @@ impl Autopilot {
                     statuses.insert(route.name.clone(), status);
                     continue;
                 }
-                let reading = Reading::of(route);
+                let reading = Reading::of(route, &table);
                 let run = runs.entry(route.name.clone()).or_insert_with(|| Run {
                     position,
                     started: now,
@@ -354,7 +361,7 @@ impl Autopilot {
                             Run {
                                 position: a.to,
                                 started: self.now(),
-                                start: Reading::of(r),
+                                start: Reading::of(r, &table),
                             },
                         );
                     }

@@ -335,8 +335,8 @@ pub struct VerifyFile {
 pub struct CanaryFile {
     /// Share of cohorts (0..=100) sent to `extracted`.
     pub percent: f64,
-    /// "subject" (default; the client address until authentication lands), "cookie:NAME",
-    /// "header:NAME" or "client_ip".
+    /// "subject" (default: the verified token subject, the client address for anonymous
+    /// callers), "cookie:NAME", "header:NAME" or "client_ip".
     pub cohort: Option<String>,
     /// "legacy" (default): idempotent requests that fail on `extracted` (connect error or
     /// 5xx) are retried on legacy; "none": no fallback.

@@ -120,11 +120,12 @@ pub async fn handle(
                 break 'resp Reject::rate_limited(wait).response(&request_id, shared);
             }
         }
-        // The override header of a canary is read before X-Ficus-* headers are stripped.
+        // The override header of a canary is read (and removed: it is never forwarded,
+        // whatever its name) before X-Ficus-* headers are stripped.
         let forced = matched
             .canary
             .and_then(|(p, ..)| p.override_header.as_ref())
-            .and_then(|h| req.headers().get(h).cloned());
+            .and_then(|h| req.headers_mut().remove(h));
         // Identity hygiene: whatever the client claims about itself goes.
         auth::strip_identity(
             req.headers_mut(),
@@ -182,15 +183,20 @@ pub async fn handle(
 
         // Canary: the cohort decides the side; safe requests sent to the extracted side may
         // fall back to legacy.
+        // With a fallback, the extracted upstream's breaker gates it and hears every result.
         let mut fallback_to = None;
+        let mut breaker = None;
         if let Some((policy, extracted, metrics)) = matched.canary {
-            let skip = policy.fallback && extracted.breaker.is_open();
-            if !skip
-                && policy.side(req.headers(), ctx.peer.ip.as_bytes(), forced.as_ref())
-                    == canary::Side::Extracted
+            if policy.side(req.headers(), ctx.peer.ip.as_bytes(), forced.as_ref())
+                == canary::Side::Extracted
+                && (!policy.fallback || extracted.breaker.admit())
             {
-                if policy.fallback && canary::retryable(req.method()) {
-                    fallback_to = Some(matched.upstream);
+                if policy.fallback {
+                    if canary::retryable(req.method()) {
+                        fallback_to = Some(matched.upstream);
+                    } else {
+                        breaker = Some(&extracted.breaker);
+                    }
                 }
                 upstream = extracted;
                 route_metrics = metrics;
@@ -290,15 +296,36 @@ pub async fn handle(
                 );
             }
             match fallback_to {
-                None => upstream::send(upstream, req, start).await,
+                None => {
+                    let result = upstream::send(upstream, req, start).await;
+                    // An unsafe canary request: never retried, but its result counts.
+                    if let Some(b) = breaker {
+                        match &result {
+                            Ok(r) if !r.status().is_server_error() => b.success(),
+                            _ => b.failure(),
+                        }
+                    }
+                    result
+                }
                 Some(legacy) => {
-                    let retry =
+                    let (result, fell_back) =
                         Box::pin(canary_send(upstream, legacy, req, host.as_ref(), start)).await;
-                    if retry.1 {
+                    if let Some(f) = fell_back {
+                        // The extracted side's failure counts against it (its 5xx rate, the
+                        // autopilot's error gate) even though the user never sees it.
+                        route_metrics.record(f.status, f.elapsed.as_secs_f64());
+                        shared
+                            .metrics
+                            .canary_fallback(matched.name, &upstream.name, f.reason);
+                        // The copy went to legacy to be compared with the extracted answer,
+                        // which the user did not get: not a comparison.
+                        if let Some(tap) = tap.take() {
+                            tap.fell_back();
+                        }
                         upstream = legacy;
                         route_metrics = matched.metrics;
                     }
-                    retry.0
+                    result
                 }
             }
         };
@@ -457,31 +484,54 @@ impl Reject {
     }
 }
 
+/// Why a canary request left the extracted side for legacy.
+struct Fallback {
+    /// What the extracted side answered, or what its failure would have been (502, 504).
+    status: u16,
+    /// `ficus_canary_fallbacks_total` reason: `status_5xx` or the upstream error kind.
+    reason: &'static str,
+    /// Time spent on the extracted side.
+    elapsed: std::time::Duration,
+}
+
 /// Sends a safe canary request to the extracted side; on a connect failure, an exchange
-/// error or a 5xx, sends it again to legacy. Returns the response and whether legacy
-/// answered. Only called for GET/HEAD/OPTIONS, whose body is empty: nothing is written twice.
+/// error or a 5xx, sends it again to legacy. Returns the response and, when legacy
+/// answered, how the extracted side failed. Only called for GET/HEAD/OPTIONS, whose body
+/// is empty: nothing is written twice.
 async fn canary_send(
     extracted: &crate::config::Upstream,
     legacy: &crate::config::Upstream,
     req: Request<UpstreamBody>,
     host: Option<&HeaderValue>,
     start: Instant,
-) -> (Result<Response<Incoming>, UpstreamError>, bool) {
+) -> (Result<Response<Incoming>, UpstreamError>, Option<Fallback>) {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let mut headers = req.headers().clone();
     let first = upstream::send(extracted, req, start).await;
-    match &first {
+    let (status, reason) = match &first {
         Ok(resp) if !resp.status().is_server_error() => {
             extracted.breaker.success();
-            return (first, false);
+            return (first, None);
         }
         Ok(resp) => {
-            tracing::warn!(target: "ficus::canary", upstream = %extracted.name, status = resp.status().as_u16(), "extracted side answered 5xx; retrying on legacy")
+            tracing::warn!(target: "ficus::canary", upstream = %extracted.name, status = resp.status().as_u16(), "extracted side answered 5xx; retrying on legacy");
+            (resp.status().as_u16(), "status_5xx")
         }
         Err(e) => {
-            tracing::warn!(target: "ficus::canary", upstream = %extracted.name, error = %e, "extracted side failed; retrying on legacy")
+            tracing::warn!(target: "ficus::canary", upstream = %extracted.name, error = %e, "extracted side failed; retrying on legacy");
+            let status = if e.is_timeout() {
+                StatusCode::GATEWAY_TIMEOUT
+            } else {
+                StatusCode::BAD_GATEWAY
+            };
+            (status.as_u16(), e.kind())
         }
-    }
+    };
+    let fallback = Fallback {
+        status,
+        reason,
+        elapsed: start.elapsed(),
+    };
     extracted.breaker.failure();
     if legacy.rewrite_host {
         headers.insert(header::HOST, legacy.authority_header.clone());
@@ -492,7 +542,10 @@ async fn canary_send(
     *retry.method_mut() = method;
     *retry.uri_mut() = uri;
     *retry.headers_mut() = headers;
-    (upstream::send(legacy, retry, Instant::now()).await, true)
+    (
+        upstream::send(legacy, retry, Instant::now()).await,
+        Some(fallback),
+    )
 }
 
 fn prune_pools_after_reload(table: &Arc<RouteTable>) {

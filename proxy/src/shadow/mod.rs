@@ -60,6 +60,9 @@ enum Legacy {
         body: oneshot::Receiver<Captured>,
     },
     Failed,
+    /// The primary was a canary request to the extracted side, which failed; legacy
+    /// answered the user instead, so there is no extracted answer to compare.
+    FellBack,
 }
 
 fn is_safe(m: &Method) -> bool {
@@ -89,7 +92,7 @@ pub fn begin(
         Some(subject) => subject.as_bytes(),
         None => policy.cohort.key(req.headers(), client_ip),
     };
-    if !policy::sampled(key, policy.sample) {
+    if !policy::sampled(policy::Purpose::Shadow, key, policy.sample) {
         return None;
     }
     let safe = is_safe(req.method());
@@ -143,7 +146,11 @@ pub fn begin(
         learn: !reverse
             && policy.learn_noise
             && safe
-            && policy::sampled(request_id.as_bytes(), policy.learn_sample),
+            && policy::sampled(
+                policy::Purpose::Learn,
+                request_id.as_bytes(),
+                policy.learn_sample,
+            ),
         _permits: (route_permit, global_permit),
     };
     tokio::spawn(job.run());
@@ -185,6 +192,12 @@ impl Tap {
     /// The legacy exchange failed: nothing to compare against.
     pub fn failed(self) {
         let _ = self.tx.send(Legacy::Failed);
+    }
+
+    /// The primary (a canary request to the extracted side) failed and legacy answered in
+    /// its place: counted as an `error` outcome, never compared.
+    pub fn fell_back(self) {
+        let _ = self.tx.send(Legacy::FellBack);
     }
 }
 
@@ -348,6 +361,11 @@ impl Job {
                 }
                 Err(_) => return Err(Failure::Skipped("legacy body not fully read by the client")),
             },
+            Ok(Ok(Legacy::FellBack)) => {
+                return Err(Failure::Error(
+                    "the extracted side failed and legacy answered (canary fallback)".into(),
+                ));
+            }
             _ => return Err(Failure::Skipped("legacy did not answer")),
         };
         Ok((request_body, legacy, candidate))

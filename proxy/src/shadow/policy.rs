@@ -9,7 +9,6 @@ use shadow_compare::{Comparator, NoiseRules, NoiseRulesFile};
 use tokio::sync::Semaphore;
 
 use crate::config::file::{ShadowFile, Writes};
-use crate::config::table::fnv1a;
 use crate::metrics::{Metrics, ShadowMetrics};
 
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -78,10 +77,40 @@ impl Cohort {
     }
 }
 
-/// Maps a key to [0, 2^64) uniformly and stably (FNV-1a, then a splitmix64 finaliser so
-/// that similar keys spread over the whole range).
-pub fn bucket(key: &[u8]) -> u64 {
-    let mut z = fnv1a(key);
+/// What a cohort hash decides. Each purpose salts the hash differently, so the cohorts of
+/// a 10% canary are not also the cohorts of a 10% comparison sample (with one hash, a
+/// canary compare sample at or below the canary percent would only ever pick users the
+/// canary sends to the extracted side, and never compare the legacy side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `[routes.canary] percent`: which cohorts the extracted side serves.
+    Canary,
+    /// `[routes.shadow] sample` and `[routes.verify] sample`: which cohorts are mirrored.
+    Shadow,
+    /// `learn_sample`: which requests legacy is asked twice (keyed by request id).
+    Learn,
+}
+
+impl Purpose {
+    fn salt(self) -> &'static [u8] {
+        match self {
+            Purpose::Canary => b"ficus/canary\0",
+            Purpose::Shadow => b"ficus/shadow\0",
+            Purpose::Learn => b"ficus/learn\0",
+        }
+    }
+}
+
+/// Maps a key to [0, 2^64) uniformly and stably for `purpose` (FNV-1a over the purpose's
+/// salt and the key, then a splitmix64 finaliser so that similar keys spread over the
+/// whole range). Pinned by a golden-value test: a change would move users between sides
+/// and make a fleet running mixed versions disagree.
+pub fn bucket(purpose: Purpose, key: &[u8]) -> u64 {
+    let mut z: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in purpose.salt().iter().chain(key) {
+        z ^= u64::from(*b);
+        z = z.wrapping_mul(0x0100_0000_01b3);
+    }
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -96,8 +125,8 @@ fn threshold(fraction: f64) -> u64 {
 }
 
 /// Whether `key` falls in a sample of `fraction`; monotonic in `fraction`.
-pub fn sampled(key: &[u8], fraction: f64) -> bool {
-    fraction >= 1.0 || (fraction > 0.0 && bucket(key) < threshold(fraction))
+pub fn sampled(purpose: Purpose, key: &[u8], fraction: f64) -> bool {
+    fraction >= 1.0 || (fraction > 0.0 && bucket(purpose, key) < threshold(fraction))
 }
 
 /// A route's checked `[routes.shadow]`.
@@ -201,7 +230,7 @@ mod tests {
     fn sampling_is_deterministic_and_monotonic() {
         for i in 0..2000 {
             let key = format!("user-{i}");
-            let at = |f| sampled(key.as_bytes(), f);
+            let at = |f| sampled(Purpose::Shadow, key.as_bytes(), f);
             assert_eq!(at(0.3), at(0.3), "same key, same answer");
             if at(0.1) {
                 assert!(
@@ -217,9 +246,54 @@ mod tests {
     fn sample_fraction_is_respected() {
         let n = 20_000;
         let hits = (0..n)
-            .filter(|i| sampled(format!("10.0.{}.{}", i / 256, i % 256).as_bytes(), 0.25))
+            .filter(|i| {
+                sampled(
+                    Purpose::Shadow,
+                    format!("10.0.{}.{}", i / 256, i % 256).as_bytes(),
+                    0.25,
+                )
+            })
             .count();
         let rate = hits as f64 / n as f64;
+        // Binomial sd at n=20000, p=0.25 is ~0.003: 5 sd either side.
+        assert!((rate - 0.25).abs() < 0.016, "rate {rate}");
+    }
+
+    /// Computed once (and checked against an independent Python FNV-1a + splitmix64).
+    const GOLDEN: [u64; 4] = [
+        0xe781_5a9e_1734_3668,
+        0xe511_229f_8dfe_a583,
+        0xb4ac_2458_e22f_7d32,
+        0xf35c_e9c6_bc1a_b1c9,
+    ];
+
+    #[test]
+    fn buckets_are_pinned() {
+        // Golden values: these decide which users are in a canary or a sample on every
+        // proxy of a fleet. If this test fails, the change moves users between sides.
+        let pinned = [
+            (Purpose::Canary, "user-1", GOLDEN[0]),
+            (Purpose::Shadow, "user-1", GOLDEN[1]),
+            (Purpose::Learn, "user-1", GOLDEN[2]),
+            (Purpose::Canary, "10.0.0.7", GOLDEN[3]),
+        ];
+        for (purpose, key, want) in pinned {
+            assert_eq!(bucket(purpose, key.as_bytes()), want, "{purpose:?} {key}");
+        }
+    }
+
+    #[test]
+    fn purposes_are_independent() {
+        // A 50% canary and a 50% sample share about a quarter of the keys, not half.
+        let n = 20_000;
+        let both = (0..n)
+            .filter(|i| {
+                let key = format!("user-{i}");
+                sampled(Purpose::Canary, key.as_bytes(), 0.5)
+                    && sampled(Purpose::Shadow, key.as_bytes(), 0.5)
+            })
+            .count();
+        let rate = both as f64 / n as f64;
         // Binomial sd at n=20000, p=0.25 is ~0.003: 5 sd either side.
         assert!((rate - 0.25).abs() < 0.016, "rate {rate}");
     }

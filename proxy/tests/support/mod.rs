@@ -57,8 +57,10 @@ pub enum Behaviour {
     Hang,
     /// `/doc` has a wrong score at /items/1/score.
     Broken,
-    /// Not HTTP at all: closes the connection.
+    /// Not HTTP at all: closes the connection (new connections only).
     Garbage,
+    /// Every request, on every connection, is answered 503 (after being recorded).
+    Unavailable,
 }
 
 /// The `/doc` body: equal across upstreams except `generated_at` (and the Broken fault).
@@ -121,7 +123,15 @@ impl TestUpstream {
                                 });
                                 std::future::pending::<Result<Response<Body>, Infallible>>().await
                             } else {
-                                respond(req, name, seen, peer, behaviour == Behaviour::Broken).await
+                                let r =
+                                    respond(req, name, seen, peer, behaviour == Behaviour::Broken)
+                                        .await;
+                                r.map(|mut resp| {
+                                    if behaviour == Behaviour::Unavailable {
+                                        *resp.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                                    }
+                                    resp
+                                })
                             };
                             f.fetch_sub(1, SeqCst);
                             r
