@@ -204,6 +204,7 @@ fn start_shadow(config: &std::path::Path, table: &config::RouteTable) -> shadow:
     let recorder = match shadow::recorder::Recorder::start(
         &path,
         settings.samples_per_route.unwrap_or(100),
+        settings.sample_body_bytes.unwrap_or(64 * 1024),
     ) {
         Ok(r) => Some(r),
         Err(e) => {

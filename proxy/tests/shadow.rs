@@ -117,6 +117,30 @@ async fn equal_responses_match_and_a_broken_candidate_is_caught_with_pointers() 
     assert!(m.contains(r#"ficus_shadow_duration_seconds_count{route="doc",side="candidate"}"#));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_sample_bodies_are_bounded() {
+    let legacy = TestUpstream::start("legacy").await;
+    let candidate = TestUpstream::start("candidate").await;
+    candidate.set(Behaviour::Broken);
+    let text = shadow_routes(&legacy, &candidate, "ignore = [\"/generated_at\"]")
+        + "\n[shadow]\nsample_body_bytes = 32\n";
+    let proxy = TestProxy::start(&text);
+    let c = client();
+    let got = get(&c, &proxy.url("/doc/1")).await;
+    let full = got.body.len() as u64;
+    assert!(full > 32);
+    wait_outcomes(&c, &proxy, "doc", 1).await;
+    let diffs = get(&c, &proxy.admin_url("/admin/shadow/doc/diffs?limit=1"))
+        .await
+        .json();
+    let d = &diffs["diffs"][0];
+    assert_eq!(d["legacy"]["body"].as_str().unwrap().len(), 32, "{d}");
+    assert_eq!(d["legacy"]["body_truncated_from"], full, "{d}");
+    assert_eq!(d["candidate"]["body"].as_str().unwrap().len(), 32);
+    // The differences were found on the whole bodies.
+    assert!(d.to_string().contains("/items/1/score"), "{d}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hanging_shadow_never_hurts_users_and_concurrency_is_bounded() {
     let legacy = TestUpstream::start("legacy").await;

@@ -6,6 +6,8 @@
 //! file and in every JSON output (admin API, export):
 //! `"body": "<text>"` when the bytes are valid UTF-8, otherwise
 //! `"body": "<standard base64>", "body_base64": true`. `body_base64` is omitted when false.
+//! A body the store cut to its limit ([`crate::StoreConfig::max_body_bytes`]) also has
+//! `"body_truncated_from": <full length in bytes>`; omitted when the body is whole.
 //! Owns no I/O.
 
 use base64::Engine as _;
@@ -78,6 +80,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body (possibly truncated by the proxy's `max_body_bytes`).
     pub body: Vec<u8>,
+    /// The body's full length when the store kept only its first bytes.
+    pub body_truncated_from: Option<u64>,
 }
 
 /// One response, legacy or candidate (after redaction, when stored).
@@ -90,6 +94,8 @@ pub struct RecordedResponse {
     pub headers: Vec<(String, String)>,
     /// The body.
     pub body: Vec<u8>,
+    /// The body's full length when the store kept only its first bytes.
+    pub body_truncated_from: Option<u64>,
     /// Time to the complete response, in milliseconds.
     pub latency_ms: f64,
 }
@@ -140,6 +146,51 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
+/// Keeps at most `limit` bytes of `body`; returns its full length when it was cut. A
+/// UTF-8 body is cut at a character boundary, so it stays text (a JSON body is no longer
+/// valid JSON, which readers see from `body_truncated_from`).
+pub(crate) fn truncate_body(body: &[u8], limit: usize) -> (Vec<u8>, Option<u64>) {
+    if body.len() <= limit {
+        return (body.to_vec(), None);
+    }
+    let mut cut = limit;
+    if std::str::from_utf8(body).is_ok() {
+        // A continuation byte (0b10xx_xxxx) is never the start of a character.
+        while cut > 0 && body[cut] & 0xC0 == 0x80 {
+            cut -= 1;
+        }
+    }
+    (body[..cut].to_vec(), Some(body.len() as u64))
+}
+
+impl RecordedRequest {
+    /// A copy with the body cut to `limit` bytes (see [`truncate_body`]).
+    pub(crate) fn truncated(&self, limit: usize) -> Self {
+        let (body, cut) = truncate_body(&self.body, limit);
+        RecordedRequest {
+            method: self.method.clone(),
+            uri: self.uri.clone(),
+            headers: self.headers.clone(),
+            body,
+            body_truncated_from: cut.or(self.body_truncated_from),
+        }
+    }
+}
+
+impl RecordedResponse {
+    /// A copy with the body cut to `limit` bytes (see [`truncate_body`]).
+    pub(crate) fn truncated(&self, limit: usize) -> Self {
+        let (body, cut) = truncate_body(&self.body, limit);
+        RecordedResponse {
+            status: self.status,
+            headers: self.headers.clone(),
+            body,
+            body_truncated_from: cut.or(self.body_truncated_from),
+            latency_ms: self.latency_ms,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct RequestJson {
     method: String,
@@ -148,6 +199,8 @@ struct RequestJson {
     body: String,
     #[serde(default, skip_serializing_if = "is_false")]
     body_base64: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_truncated_from: Option<u64>,
 }
 
 impl From<RecordedRequest> for RequestJson {
@@ -159,6 +212,7 @@ impl From<RecordedRequest> for RequestJson {
             headers: r.headers,
             body,
             body_base64,
+            body_truncated_from: r.body_truncated_from,
         }
     }
 }
@@ -170,6 +224,7 @@ impl From<RequestJson> for RecordedRequest {
             uri: r.uri,
             headers: r.headers,
             body: body_from_json(r.body, r.body_base64),
+            body_truncated_from: r.body_truncated_from,
         }
     }
 }
@@ -181,6 +236,8 @@ struct ResponseJson {
     body: String,
     #[serde(default, skip_serializing_if = "is_false")]
     body_base64: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    body_truncated_from: Option<u64>,
     latency_ms: f64,
 }
 
@@ -192,6 +249,7 @@ impl From<RecordedResponse> for ResponseJson {
             headers: r.headers,
             body,
             body_base64,
+            body_truncated_from: r.body_truncated_from,
             latency_ms: r.latency_ms,
         }
     }
@@ -203,6 +261,7 @@ impl From<ResponseJson> for RecordedResponse {
             status: r.status,
             headers: r.headers,
             body: body_from_json(r.body, r.body_base64),
+            body_truncated_from: r.body_truncated_from,
             latency_ms: r.latency_ms,
         }
     }
@@ -366,6 +425,7 @@ mod tests {
             uri: "/x".into(),
             headers: vec![("content-type".into(), "application/json".into())],
             body: body.to_vec(),
+            body_truncated_from: None,
         }
     }
 
@@ -394,6 +454,7 @@ mod tests {
             status: 200,
             headers: vec![],
             body: bytes.to_vec(),
+            body_truncated_from: None,
             latency_ms: 1.5,
         };
         let text = serde_json::to_string(&resp).unwrap();
@@ -401,6 +462,36 @@ mod tests {
             serde_json::from_str::<RecordedResponse>(&text).unwrap(),
             resp
         );
+    }
+
+    #[test]
+    fn truncation_keeps_text_whole_characters_and_says_so() {
+        let body = "é".repeat(10).into_bytes(); // 20 bytes, 2 per character
+        let cut = request(&body).truncated(5);
+        assert_eq!(
+            cut.body,
+            "éé".as_bytes(),
+            "cut back to a character boundary"
+        );
+        assert_eq!(cut.body_truncated_from, Some(20));
+        let json = serde_json::to_value(&cut).unwrap();
+        assert_eq!(json["body_truncated_from"], 20);
+        assert!(json.get("body_base64").is_none(), "still text");
+        assert_eq!(
+            serde_json::from_value::<RecordedRequest>(json).unwrap(),
+            cut
+        );
+        let whole = request(b"{}").truncated(5);
+        assert_eq!(whole, request(b"{}"));
+        assert!(
+            serde_json::to_value(&whole)
+                .unwrap()
+                .get("body_truncated_from")
+                .is_none()
+        );
+        // Binary bodies are cut at the byte.
+        let (bytes, from) = truncate_body(&[0xff; 9], 4);
+        assert_eq!((bytes.len(), from), (4, Some(9)));
     }
 
     #[test]

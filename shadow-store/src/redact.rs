@@ -322,6 +322,7 @@ mod tests {
                 ("Set-Cookie".into(), "sid=abc".into()),
             ],
             body: body.to_vec(),
+            body_truncated_from: None,
             latency_ms: 1.0,
         }
     }
@@ -402,6 +403,7 @@ mod tests {
                 "application/x-www-form-urlencoded; charset=utf-8".into(),
             )],
             body: b"user=ana&pass%77ord=hunter2&x".to_vec(),
+            body_truncated_from: None,
         };
         r.apply_request(&mut req);
         assert_eq!(req.body, b"user=ana&pass%77ord=%5BREDACTED%5D&x");

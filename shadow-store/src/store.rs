@@ -29,6 +29,10 @@ pub struct StoreConfig {
     /// Distinct field pointers counted per route (default 200); later new pointers are
     /// counted under [`OTHER_FIELD`]. Also bounds learned fields.
     pub max_fields_per_route: usize,
+    /// Bytes kept of each stored body (request, legacy and candidate responses; default
+    /// 64 KiB): longer bodies are cut and marked `body_truncated_from`, so a sample costs
+    /// at most about three times this.
+    pub max_body_bytes: usize,
     /// Seed of the reservoir's RNG. A fixed seed is fine in production: the random number
     /// of the k-th mismatch depends on (seed, route, k), and k persists in the file.
     pub seed: u64,
@@ -39,6 +43,7 @@ impl Default for StoreConfig {
         StoreConfig {
             samples_per_route: 100,
             max_fields_per_route: 200,
+            max_body_bytes: 64 * 1024,
             seed: 0x5eed_f1c5,
         }
     }
@@ -168,9 +173,10 @@ impl ShadowStore {
                         source,
                     })
                 };
-                let request = encode(serde_json::to_string(&sample.request))?;
-                let legacy = encode(serde_json::to_string(&sample.legacy))?;
-                let candidate = encode(serde_json::to_string(&sample.candidate))?;
+                let limit = self.cfg.max_body_bytes;
+                let request = encode(serde_json::to_string(&sample.request.truncated(limit)))?;
+                let legacy = encode(serde_json::to_string(&sample.legacy.truncated(limit)))?;
+                let candidate = encode(serde_json::to_string(&sample.candidate.truncated(limit)))?;
                 let report = encode(serde_json::to_string(&sample.report))?;
                 tx.prepare_cached("DELETE FROM mismatches WHERE route = ?1 AND slot = ?2")?
                     .execute(params![o.route, to_i64(slot)])?;
@@ -464,6 +470,7 @@ mod tests {
         StoreConfig {
             samples_per_route: 3,
             max_fields_per_route: fields,
+            max_body_bytes: 64,
             seed: 1,
         }
     }

@@ -197,3 +197,27 @@ fn the_proxys_earlier_layout_is_migrated() {
         .unwrap();
     assert_eq!(old, 0, "the old table is dropped");
 }
+
+#[test]
+fn stored_bodies_are_cut_to_the_limit_and_marked() {
+    let mut cfg = config(10, 1);
+    cfg.max_body_bytes = 16;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shadow.db");
+    let mut store = ShadowStore::open(&path, cfg.clone()).unwrap();
+    let mut big = mismatch("r", 1);
+    let sample = big.sample.as_mut().unwrap();
+    sample.request.body = vec![b'a'; 100];
+    let legacy_len = sample.legacy.body.len() as u64;
+    store.record(&[big]).unwrap();
+    drop(store);
+    let store = ShadowStore::open(&path, cfg).unwrap();
+    let stored = store.diffs("r", 10).unwrap();
+    let s = &stored[0];
+    assert_eq!(s.request.body, vec![b'a'; 16]);
+    assert_eq!(s.request.body_truncated_from, Some(100));
+    assert_eq!(s.legacy.body.len(), 16);
+    assert_eq!(s.legacy.body_truncated_from, Some(legacy_len));
+    // The report was computed on the whole bodies and is kept whole.
+    assert!(!s.report.is_equal());
+}

@@ -27,6 +27,7 @@ fn secret_sample() -> MismatchSample {
                 ("content-type".into(), "application/json".into()),
             ],
             body: br#"{"user":"ana","password":"hunter2"}"#.to_vec(),
+            body_truncated_from: None,
         },
         legacy: RecordedResponse {
             status: 200,
@@ -35,12 +36,14 @@ fn secret_sample() -> MismatchSample {
                 ("set-cookie".into(), "sid=s3cr3t; HttpOnly".into()),
             ],
             body: legacy_body.as_bytes().to_vec(),
+            body_truncated_from: None,
             latency_ms: 3.0,
         },
         candidate: RecordedResponse {
             status: 200,
             headers: vec![("content-type".into(), "application/json".into())],
             body: candidate_body.as_bytes().to_vec(),
+            body_truncated_from: None,
             latency_ms: 4.0,
         },
         // The password differs, so the report quotes both values.

@@ -9,6 +9,7 @@ pub fn config(samples_per_route: usize, seed: u64) -> StoreConfig {
     StoreConfig {
         samples_per_route,
         max_fields_per_route: 200,
+        max_body_bytes: 64 * 1024,
         seed,
     }
 }
@@ -18,6 +19,7 @@ pub fn response(status: u16, body: &str) -> RecordedResponse {
         status,
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.as_bytes().to_vec(),
+        body_truncated_from: None,
         latency_ms: 12.5,
     }
 }
@@ -32,6 +34,7 @@ pub fn sample(n: i64) -> MismatchSample {
             uri: format!("/api/content/top?n={n}"),
             headers: vec![("accept".into(), "application/json".into())],
             body: Vec::new(),
+            body_truncated_from: None,
         },
         report: Comparator::default()
             .compare_json(legacy.as_bytes(), candidate.as_bytes())

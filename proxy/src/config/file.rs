@@ -172,6 +172,8 @@ pub struct ShadowGlobalFile {
     pub store: Option<String>,
     /// Mismatches kept per route (reservoir sample, default 100).
     pub samples_per_route: Option<usize>,
+    /// Bytes kept of each body stored with a sampled mismatch (default 65536).
+    pub sample_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

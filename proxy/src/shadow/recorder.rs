@@ -88,9 +88,14 @@ pub struct Recorder {
 
 impl Recorder {
     /// Opens (or creates) the store at `path` and starts the recorder thread.
-    pub fn start(path: &Path, samples_per_route: usize) -> Result<Self, String> {
+    pub fn start(
+        path: &Path,
+        samples_per_route: usize,
+        max_body_bytes: usize,
+    ) -> Result<Self, String> {
         let cfg = || StoreConfig {
             samples_per_route,
+            max_body_bytes,
             // The recorder bounds fields itself (MAX_FIELDS_PER_ROUTE, then `(other)`).
             max_fields_per_route: MAX_FIELDS_PER_ROUTE + 1,
             ..StoreConfig::default()
@@ -295,12 +300,14 @@ fn convert(
             uri: s.uri,
             headers: headers(&s.request_headers),
             body: s.request_body.to_vec(),
+            body_truncated_from: None,
         };
         let response =
             |(status, h, body, latency): (u16, HeaderMap, Bytes, Duration)| RecordedResponse {
                 status,
                 headers: headers(&h),
                 body: body.to_vec(),
+                body_truncated_from: None,
                 latency_ms: latency.as_secs_f64() * 1000.0,
             };
         let (mut legacy, mut candidate) = (response(s.legacy), response(s.candidate));
