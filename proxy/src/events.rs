@@ -119,11 +119,7 @@ impl EventLog {
 
 /// How a route stands, as events describe it: "canary 5%", "shadow".
 pub fn describe(table: &RouteTable, route: &str) -> Option<String> {
-    let p = crate::routectl::position(table, route)?;
-    Some(match p.percent {
-        Some(pct) if p.mode == crate::config::Mode::Canary => format!("canary {pct}%"),
-        _ => p.mode.as_str().to_owned(),
-    })
+    crate::routectl::position(table, route).map(crate::routectl::describe)
 }
 
 /// Events for the routes that differ between two tables.

@@ -5,6 +5,10 @@
 //! the overlay state file (overlay.rs), and applied by the reload task; if that reload
 //! fails, the previous state file is restored. Decisions are serialised by one lock.
 //! Manual decisions pause the autopilot for the route (`paused`), except `resume`.
+//!
+//! The autopilot decides from a snapshot of the table and then waits for the lock, so its
+//! changes are conditional ([`Change::expect`]): under the lock, a route that a manual
+//! command paused or moved in the meantime is left alone ([`DecideError::Superseded`]).
 
 use std::sync::Arc;
 
@@ -28,6 +32,10 @@ pub struct Change {
     pub step: Option<Option<usize>>,
     pub by: String,
     pub reason: String,
+    /// Apply only if, under the lock, the route still stands at this position and its
+    /// autopilot is not paused. The autopilot sets it to the snapshot it decided from,
+    /// so a manual command that landed in between wins.
+    pub expect: Option<Position>,
 }
 
 /// A route's mode and percent, before or after a decision.
@@ -59,6 +67,9 @@ pub enum DecideError {
     Io(#[from] std::io::Error),
     #[error("reload failed: {}", .0.join("; "))]
     Reload(Vec<String>),
+    /// A conditional change ([`Change::expect`]) whose condition no longer holds.
+    #[error("superseded: {0}")]
+    Superseded(String),
 }
 
 /// Where a route stands in `table` (the overlay already applied).
@@ -70,6 +81,14 @@ pub fn position(table: &RouteTable, route: &str) -> Option<Position> {
             .then(|| r.canary.as_ref().map(|c| c.percent))
             .flatten(),
     })
+}
+
+/// How a position reads in events and messages: "canary 5%", "shadow".
+pub fn describe(p: Position) -> String {
+    match p.percent {
+        Some(pct) if p.mode == Mode::Canary => format!("canary {pct}%"),
+        _ => p.mode.as_str().to_owned(),
+    }
 }
 
 /// Validates, records and applies one decision.
@@ -87,6 +106,20 @@ pub async fn decide(
     let previous = Overlay::read(&path).map_err(|e| DecideError::Invalid(vec![e]))?;
     let mut overlay = table.overlay.clone();
     let existing = overlay.routes.get(route).cloned();
+    if let Some(expected) = change.expect {
+        if existing.as_ref().is_some_and(|e| e.paused) {
+            return Err(DecideError::Superseded(format!(
+                "route {route:?} was paused since the decision was taken"
+            )));
+        }
+        if from != expected {
+            return Err(DecideError::Superseded(format!(
+                "route {route:?} moved from {} to {} since the decision was taken",
+                describe(expected),
+                describe(from)
+            )));
+        }
+    }
     // What routes.toml itself says: the base of an applied decision, else the route as is.
     let base = existing.as_ref().map_or(
         Base {
@@ -142,10 +175,6 @@ pub async fn decide(
     let report: Option<ReloadReport> = reload.reload(trigger).await;
     match report {
         Some(r) if r.result != "failure" => {
-            let describe = |p: Position| match p.percent {
-                Some(pct) if p.mode == Mode::Canary => format!("canary {pct}%"),
-                _ => p.mode.as_str().to_owned(),
-            };
             shared.events.record(crate::events::Event {
                 at: crate::overlay::now(),
                 kind: "route".into(),
@@ -174,5 +203,160 @@ pub async fn decide(
                     .unwrap_or_else(|| vec!["reload task is not running".into()]),
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ROUTES: &str = r#"legacy = "legacy"
+[listen]
+proxy = "127.0.0.1:0"
+admin = "127.0.0.1:0"
+[upstreams.legacy]
+url = "http://127.0.0.1:9"
+[upstreams.new]
+url = "http://127.0.0.1:9"
+[[routes]]
+name = "doc"
+path = "/doc"
+mode = "shadow"
+extracted = "new"
+[routes.canary]
+percent = 0
+compare = true
+[routes.autopilot]
+steps = [25, 50, 100]
+"#;
+
+    /// A process's control plane without listeners: the table, the reload task.
+    fn control(routes: &str) -> (tempfile::TempDir, Arc<Shared>, ReloadHandle) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("routes.toml");
+        std::fs::write(&path, routes).expect("write");
+        let metrics = crate::metrics::Metrics::new();
+        let table = config::load(&path, &metrics).expect("table");
+        let bound = table.listen.clone();
+        let shadow = Arc::new(crate::shadow::ShadowContext {
+            global_limit: Arc::new(tokio::sync::Semaphore::new(1)),
+            recorder: None,
+        });
+        let shared = Arc::new(Shared::new(
+            table,
+            metrics,
+            bound,
+            None,
+            shadow,
+            crate::events::EventLog::in_memory(),
+        ));
+        let reload = crate::config::reload::spawn(path, shared.clone());
+        (dir, shared, reload)
+    }
+
+    fn manual(change: Change) -> Change {
+        Change {
+            by: "cli".into(),
+            reason: "by hand".into(),
+            ..change
+        }
+    }
+
+    /// The autopilot's advance to canary 25%, decided from `snapshot`.
+    fn advance(snapshot: Position) -> Change {
+        Change {
+            mode: Some(Mode::Canary),
+            percent: Some(25.0),
+            paused: Some(false),
+            step: Some(Some(0)),
+            by: "autopilot".into(),
+            reason: "gates held".into(),
+            expect: Some(snapshot),
+        }
+    }
+
+    fn here(shared: &Shared) -> (Position, bool) {
+        let table = shared.table.load();
+        let p = position(&table, "doc").expect("route");
+        (p, table.overlay.routes.get("doc").is_some_and(|d| d.paused))
+    }
+
+    // Regression: the autopilot decided from a snapshot, then waited for the lock; its
+    // advance carried `paused: false` and undid a pause that landed in between.
+    #[tokio::test]
+    async fn a_manual_command_between_snapshot_and_lock_wins_over_the_autopilot() {
+        let (_dir, shared, reload) = control(ROUTES);
+        let shadow = Position {
+            mode: Mode::Shadow,
+            percent: None,
+        };
+        // The autopilot takes its snapshot and decides to advance...
+        let snapshot = here(&shared).0;
+        assert_eq!(snapshot, shadow);
+        // ...a pause lands first...
+        let pause = manual(Change {
+            paused: Some(true),
+            ..Change::default()
+        });
+        decide(&shared, &reload, "doc", pause, Trigger::Route)
+            .await
+            .expect("pause");
+        // ...then the autopilot gets the lock: its decision is dropped.
+        let got = decide(
+            &shared,
+            &reload,
+            "doc",
+            advance(snapshot),
+            Trigger::Autopilot,
+        )
+        .await;
+        assert!(matches!(got, Err(DecideError::Superseded(_))), "{got:?}");
+        assert_eq!(here(&shared), (shadow, true), "still paused, still shadow");
+
+        // Resumed, but moved by hand in between: dropped as well.
+        let snapshot = here(&shared).0;
+        let set = manual(Change {
+            mode: Some(Mode::Canary),
+            percent: Some(10.0),
+            paused: Some(false),
+            ..Change::default()
+        });
+        decide(&shared, &reload, "doc", set, Trigger::Route)
+            .await
+            .expect("set");
+        let got = decide(
+            &shared,
+            &reload,
+            "doc",
+            advance(snapshot),
+            Trigger::Autopilot,
+        )
+        .await;
+        assert!(matches!(got, Err(DecideError::Superseded(_))), "{got:?}");
+        let canary_10 = Position {
+            mode: Mode::Canary,
+            percent: Some(10.0),
+        };
+        assert_eq!(here(&shared), (canary_10, false));
+        let actors: Vec<String> = shared
+            .events
+            .newest(10, Some("doc"))
+            .into_iter()
+            .map(|e| e.actor)
+            .collect();
+        assert_eq!(actors, ["cli", "cli"], "dropped decisions leave no event");
+
+        // From a snapshot that still holds, the autopilot's decision applies.
+        let applied = decide(
+            &shared,
+            &reload,
+            "doc",
+            advance(here(&shared).0),
+            Trigger::Autopilot,
+        )
+        .await
+        .expect("advance");
+        assert_eq!(applied.from, canary_10);
+        assert_eq!(here(&shared).0.percent, Some(25.0));
     }
 }

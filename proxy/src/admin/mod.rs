@@ -296,6 +296,7 @@ async fn route_command(req: Request<Incoming>, admin: &Admin, rest: &str) -> Res
                 percent: set.percent,
                 paused: Some(true),
                 step: None,
+                expect: None,
                 reason: set.reason.unwrap_or_else(|| "manual change".into()),
                 by,
             }
