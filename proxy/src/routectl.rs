@@ -134,6 +134,13 @@ pub async fn decide(
         |e| e.base,
     );
     let mode = change.mode.unwrap_or(from.mode);
+    if change.percent.is_some() && mode != Mode::Canary {
+        // Silently dropping the percent would still pause the autopilot and log a no-op.
+        return Err(DecideError::Invalid(vec![format!(
+            "route {route:?}: percent applies to mode \"canary\" only, and the route would be in {} mode; give mode \"canary\" with it",
+            mode.as_str()
+        )]));
+    }
     let percent = match mode {
         Mode::Canary => change.percent.or(from.percent).or(Some(0.0)),
         _ => None,

@@ -218,3 +218,66 @@ async fn set_write_edits_routes_toml_in_place_and_the_proxy_follows() {
     assert!(!ok && err.contains("does not validate"), "{err}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), after);
 }
+
+// Regression: `set --percent N` on a route that stays in shadow mode was accepted by the
+// API, dropped the percent, still paused the autopilot and logged "shadow -> shadow"
+// (`--write` refused the same input).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percent_without_canary_mode_is_refused_by_the_api_and_the_cli() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("routes.toml");
+    std::fs::write(&config, routes(&legacy, &new)).unwrap();
+    let proxy = TestProxy::spawn(&config, &[]);
+    let admin = format!("http://{}", proxy.admin);
+    let c = client();
+    let url = proxy.admin_url("/admin/routes/feed");
+
+    for (body, want) in [
+        (
+            r#"{"percent": 10}"#,
+            "route \"feed\": percent applies to mode \"canary\" only, and the route would be in shadow mode",
+        ),
+        (
+            r#"{"mode": "extracted", "percent": 10}"#,
+            "percent applies to mode \"canary\" only, and the route would be in extracted mode",
+        ),
+        (
+            r#"{"mode": "canary", "percent": 250}"#,
+            "canary.percent = 250 must be between 0 and 100",
+        ),
+        (
+            r#"{"mode": "canary", "percent": -1}"#,
+            "canary.percent = -1 must be between 0 and 100",
+        ),
+    ] {
+        let got = post(&c, &url, body).await;
+        assert_eq!(got.status, 422, "{body}: {:?}", got.body);
+        let v = got.json();
+        assert_eq!(v["error"], "the change does not validate");
+        let errors: Vec<&str> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        let errors = errors.join("\n");
+        assert!(errors.contains(want), "{body}: {errors}");
+    }
+    let (ok, _, err) = ficus(&["route", "set", "feed", "--percent", "10", "--admin", &admin]);
+    assert!(!ok);
+    assert!(
+        err.contains("422") && err.contains("percent applies to mode \"canary\" only"),
+        "{err}"
+    );
+    // Nothing was recorded: no decision, autopilot not paused, no event.
+    assert!(!tmp.path().join("ficus-state.json").exists());
+    let table = get(&c, &proxy.admin_url("/admin/routes")).await.json();
+    assert_eq!(table["routes"][0]["mode"], "shadow");
+    assert!(table["routes"][0]["decision"].is_null());
+    let events = get(&c, &proxy.admin_url("/admin/events?route=feed"))
+        .await
+        .json();
+    assert_eq!(events["events"], serde_json::json!([]), "{events}");
+}
