@@ -10,6 +10,11 @@ use crate::support::*;
 const INTERVAL: u64 = 60;
 
 fn routes(legacy: &TestUpstream, new: &TestUpstream) -> String {
+    routes_with(legacy, new, "")
+}
+
+/// [`routes`] with more `[routes.autopilot]` keys.
+fn routes_with(legacy: &TestUpstream, new: &TestUpstream, autopilot: &str) -> String {
     format!(
         r#"{}[upstreams.new]
 url = "{}"
@@ -35,7 +40,7 @@ max_mismatch_rate = 0.01
 max_error_rate = 0.05
 max_p99_ratio = 50.0
 interval_seconds = {INTERVAL}
-"#,
+{autopilot}"#,
         routes_toml(&[("legacy", legacy)], ""),
         new.url()
     )
@@ -45,7 +50,7 @@ struct Pilot {
     proxy: TestProxy,
     client: TestClient,
     sent: u64,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Pilot {
@@ -53,13 +58,39 @@ impl Pilot {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("routes.toml");
         std::fs::write(&config, text).unwrap();
-        let proxy = TestProxy::spawn_env(&config, &[("FICUS_AUTOPILOT_CLOCK", "manual")]);
         Pilot {
-            proxy,
+            proxy: Self::spawn(&config),
             client: client(),
             sent: 0,
-            _dir: dir,
+            dir,
         }
+    }
+
+    fn spawn(config: &std::path::Path) -> TestProxy {
+        TestProxy::spawn_env(config, &[("FICUS_AUTOPILOT_CLOCK", "manual")])
+    }
+
+    /// Stops the proxy, then starts a new process on the same routes.toml and state file.
+    fn restart(self) -> Self {
+        let Pilot {
+            proxy,
+            client,
+            sent,
+            dir,
+        } = self;
+        drop(proxy);
+        Pilot {
+            proxy: Self::spawn(&dir.path().join("routes.toml")),
+            client,
+            sent,
+            dir,
+        }
+    }
+
+    async fn admin(&self, path: &str, body: &str) -> Value {
+        let got = post(&self.client, &self.proxy.admin_url(path), body).await;
+        assert_eq!(got.status, 200, "{:?}", got.body);
+        got.json()
     }
 
     /// The first tick opens the route's first window (the real clock ticks every second).
@@ -243,4 +274,110 @@ async fn manual_commands_pause_the_autopilot() {
     p.settle(20).await;
     let t = p.tick(INTERVAL).await;
     assert_eq!(t["applied"][0]["to"]["mode"], "canary", "{t}");
+}
+
+/// One step: traffic, a full window, a tick; returns the decisions applied.
+async fn step(p: &mut Pilot, requests: u64) -> Value {
+    p.traffic(requests).await;
+    p.settle(20).await;
+    p.tick(INTERVAL).await["applied"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_breach_previous_rolls_back_one_step_not_to_legacy() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let mut p = Pilot::start(routes_with(&legacy, &new, "on_breach = \"previous\"\n"));
+    p.open().await;
+    step(&mut p, 30).await;
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+    step(&mut p, 120).await;
+    assert_eq!(p.mode().await, ("canary".into(), Some(50.0)));
+
+    new.set(Behaviour::Broken);
+    p.traffic(40).await;
+    let t = p.settle(20).await;
+    let applied = if t["applied"].as_array().unwrap().is_empty() {
+        p.tick(1).await["applied"].clone()
+    } else {
+        t["applied"].clone()
+    };
+    assert_eq!(
+        applied[0]["to"],
+        serde_json::json!({"mode": "canary", "percent": 25.0}),
+        "back to the step that held, not legacy: {applied}"
+    );
+    assert!(
+        applied[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("gate breached: mismatch rate"),
+        "{applied}"
+    );
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(t["routes"]["doc"]["state"], "paused", "{t}");
+    let routes = get(&p.client, &p.proxy.admin_url("/admin/routes"))
+        .await
+        .json();
+    assert_eq!(routes["routes"][0]["decision"]["step"], 0);
+    let events = get(&p.client, &p.proxy.admin_url("/admin/events?route=doc"))
+        .await
+        .json();
+    assert_eq!(events["events"][0]["from"], "canary 50%", "{events}");
+    assert_eq!(events["events"][0]["to"], "canary 25%", "{events}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autopilot_position_and_pause_survive_a_restart() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let mut p = Pilot::start(routes(&legacy, &new));
+    p.open().await;
+    step(&mut p, 30).await;
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+
+    // A new process carries on from canary 25%, not from shadow...
+    let mut p = p.restart();
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+    let t = p.tick(0).await;
+    let status = &t["routes"]["doc"];
+    assert_eq!(status["state"], "canary", "{t}");
+    assert_eq!(status["percent"], 25.0, "{t}");
+    assert_eq!(status["window"]["compared"], 0, "a new window: {t}");
+    // ...and its next step is 50%.
+    let applied = step(&mut p, 120).await;
+    assert_eq!(applied[0]["from"]["percent"], 25.0, "{applied}");
+    assert_eq!(p.mode().await, ("canary".into(), Some(50.0)));
+
+    // A pause survives too.
+    p.admin(
+        "/admin/routes/doc/pause",
+        r#"{"reason": "hold over the restart"}"#,
+    )
+    .await;
+    let mut p = p.restart();
+    let t = p.tick(0).await;
+    assert_eq!(t["routes"]["doc"]["state"], "paused", "{t}");
+    assert_eq!(t["routes"]["doc"]["percent"], 50.0, "{t}");
+    let auto = get(&p.client, &p.proxy.admin_url("/admin/autopilot"))
+        .await
+        .json();
+    assert_eq!(auto["routes"]["doc"]["state"], "paused", "{auto}");
+    p.traffic(120).await;
+    let t = p.tick(INTERVAL).await;
+    assert!(t["applied"].as_array().unwrap().is_empty(), "{t}");
+    assert_eq!(p.mode().await, ("canary".into(), Some(50.0)));
+    // The event log carries over as well: newest first.
+    let events = get(&p.client, &p.proxy.admin_url("/admin/events?route=doc"))
+        .await
+        .json();
+    let to: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(to, ["canary 50%", "canary 50%", "canary 25%"], "{events}");
+    assert_eq!(events["events"][0]["reason"], "hold over the restart");
 }
