@@ -28,7 +28,9 @@ pub struct Event {
     pub at: f64,
     /// "route" (a route changed), "reload_failed".
     pub kind: String,
-    /// "autopilot", "cli", "admin", "file", "signal", ... (a reload's trigger).
+    /// "autopilot", "cli:USER@HOST", "admin" (or any `by` an admin API caller sent:
+    /// informational, the admin listener is unauthenticated), "file", "signal", ... (a
+    /// reload's trigger).
     pub actor: String,
     pub route: Option<String>,
     pub from: Option<String>,

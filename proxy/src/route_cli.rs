@@ -32,7 +32,7 @@ pub fn send(admin: &str, cmd: &Command) -> anyhow::Result<Value> {
         "set" => format!("/admin/routes/{}", cmd.route),
         action => format!("/admin/routes/{}/{action}", cmd.route),
     };
-    let mut body = json!({ "by": "cli" });
+    let mut body = json!({ "by": actor() });
     if let Some(m) = cmd.mode {
         body["mode"] = json!(m.as_str());
     }
@@ -77,6 +77,40 @@ pub fn send(admin: &str, cmd: &Command) -> anyhow::Result<Value> {
         );
     }
     Ok(value)
+}
+
+/// Who runs the command, for the audit log: `cli:USER@HOST`. The user is `$USER` (else
+/// `$LOGNAME`), the host `$HOSTNAME` (else the kernel's hostname); what is unknown is left
+/// out. Informational only: the admin API is unauthenticated and takes any `by`.
+pub fn actor() -> String {
+    let env = |k: &str| std::env::var(k).ok();
+    let file = |p: &str| std::fs::read_to_string(p).ok();
+    actor_of(
+        env("USER").or_else(|| env("LOGNAME")),
+        env("HOSTNAME")
+            .or_else(|| file("/proc/sys/kernel/hostname"))
+            .or_else(|| file("/etc/hostname")),
+    )
+}
+
+fn actor_of(user: Option<String>, host: Option<String>) -> String {
+    // One short printable token each: the value lands in logs and JSON.
+    let clean = |s: Option<String>| {
+        s.map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| c.is_ascii_graphic() && *c != '@')
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+    };
+    match (clean(user), clean(host)) {
+        (Some(u), Some(h)) => format!("cli:{u}@{h}"),
+        (Some(u), None) => format!("cli:{u}"),
+        (None, Some(h)) => format!("cli:@{h}"),
+        (None, None) => "cli".into(),
+    }
 }
 
 async fn post(admin: &str, path: &str, body: String) -> anyhow::Result<(http::StatusCode, Bytes)> {
@@ -277,6 +311,16 @@ cohort = "subject"
 
         let out = edit(FILE, "prefs", Some(Mode::Legacy), None).expect("edit");
         assert!(out.contains("mode = \"legacy\"\n"), "{out}");
+    }
+
+    #[test]
+    fn the_actor_names_user_and_host_when_known() {
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(actor_of(s("alice"), s("build-7\n")), "cli:alice@build-7");
+        assert_eq!(actor_of(s("alice"), None), "cli:alice");
+        assert_eq!(actor_of(s(""), s("box")), "cli:@box");
+        assert_eq!(actor_of(None, s(" ")), "cli");
+        assert_eq!(actor_of(s("a b@c"), s("h")), "cli:abc@h");
     }
 
     #[test]

@@ -14,8 +14,16 @@ fn routes(legacy: &TestUpstream, new: &TestUpstream) -> String {
     )
 }
 
+/// The audit log's `actor` of the commands below (`cli:$USER@$HOSTNAME`).
+const ACTOR: &str = "cli:tester@testhost";
+
 fn ficus(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(ficus_bin()).args(args).output().unwrap();
+    let out = Command::new(ficus_bin())
+        .args(args)
+        .env("USER", "tester")
+        .env("HOSTNAME", "testhost")
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -67,7 +75,7 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("ficus-state.json")).unwrap())
             .unwrap();
-    assert_eq!(state["routes"]["feed"]["by"], "cli");
+    assert_eq!(state["routes"]["feed"]["by"], ACTOR);
     assert_eq!(state["routes"]["feed"]["reason"], "step one");
     assert_eq!(
         state["routes"]["feed"]["paused"], true,
@@ -131,8 +139,9 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
     let table = get(&c, &proxy.admin_url("/admin/routes")).await.json();
     assert_eq!(table["stale_decisions"], serde_json::json!(["feed"]));
     assert!(table["routes"][0]["decision"].is_null());
-    // Every change is in the event log, newest first, across the restart.
-    let events = get(&c, &proxy.admin_url("/admin/events?route=feed"))
+    // Every change is in the event log, newest first, across the restart (the filter
+    // is URL-decoded: "f%65ed" is "feed").
+    let events = get(&c, &proxy.admin_url("/admin/events?route=f%65ed"))
         .await
         .json();
     let seen: Vec<(String, String, String)> = events["events"]
@@ -149,9 +158,9 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
         .collect();
     let want = [
         ("file", "legacy", "extracted"),
-        ("cli", "legacy", "legacy"),
-        ("cli", "canary 100%", "legacy"),
-        ("cli", "shadow", "canary 100%"),
+        (ACTOR, "legacy", "legacy"),
+        (ACTOR, "canary 100%", "legacy"),
+        (ACTOR, "shadow", "canary 100%"),
     ];
     let want: Vec<(String, String, String)> = want
         .iter()
