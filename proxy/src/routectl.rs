@@ -9,6 +9,10 @@
 //! The autopilot decides from a snapshot of the table and then waits for the lock, so its
 //! changes are conditional ([`Change::expect`]): under the lock, a route that a manual
 //! command paused or moved in the meantime is left alone ([`DecideError::Superseded`]).
+//!
+//! A decision starts from routes.toml as it is on disk (a pending edit is reloaded
+//! first). [`pause_offline`] is the one other writer of the state file: `ficus route set
+//! --write` when no proxy answers.
 
 use std::sync::Arc;
 
@@ -83,6 +87,54 @@ pub fn position(table: &RouteTable, route: &str) -> Option<Position> {
     })
 }
 
+/// `ficus route set --write` on an autopilot route when no proxy answers: records, in the
+/// state file beside `config`, a decision pausing the autopilot at what the edited file
+/// says (`at`, also its `base`), and appends the event to the log. Call it *before* the
+/// edited file replaces routes.toml: until then the entry is stale and ignored, and a
+/// proxy that starts or reloads afterwards finds it in force.
+pub fn pause_offline(
+    config: &std::path::Path,
+    route: &str,
+    at: Base,
+    by: &str,
+    reason: &str,
+) -> Result<(), DecideError> {
+    let path = crate::overlay::path_for(config);
+    let mut overlay = Overlay::read(&path).map_err(|e| DecideError::Invalid(vec![e]))?;
+    // Where the route stands now (the current file and its decisions), for the event.
+    let from = config::load(config, &crate::metrics::Metrics::new())
+        .ok()
+        .and_then(|t| position(&t, route));
+    let to = Position {
+        mode: at.mode,
+        percent: at.percent.filter(|_| at.mode == Mode::Canary),
+    };
+    overlay.routes.insert(
+        route.to_owned(),
+        RouteState {
+            mode: to.mode,
+            percent: to.percent,
+            paused: true,
+            step: None,
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+            at: crate::overlay::now(),
+            base: at,
+        },
+    );
+    overlay.write(&path)?;
+    crate::events::EventLog::open(config).record(crate::events::Event {
+        at: crate::overlay::now(),
+        kind: "route".into(),
+        actor: by.to_owned(),
+        route: Some(route.to_owned()),
+        from: from.map(describe),
+        to: Some(describe(to)),
+        reason: reason.to_owned(),
+    });
+    Ok(())
+}
+
 /// How a position reads in events and messages: "canary 5%", "shadow".
 pub fn describe(p: Position) -> String {
     match p.percent {
@@ -100,6 +152,10 @@ pub async fn decide(
     trigger: Trigger,
 ) -> Result<Applied, DecideError> {
     let _guard = LOCK.lock().await;
+    // Start from routes.toml as it is on disk: an edit the watcher has not delivered yet
+    // (`ficus route set --write` just before this call) is what this decision builds on,
+    // and what its `base` must say. Unchanged text is skipped by the reload task.
+    let _ = reload.reload(Trigger::File).await;
     let table = shared.table.load_full();
     let from = position(&table, route).ok_or_else(|| DecideError::UnknownRoute(route.into()))?;
     let path = crate::overlay::path_for(&table.source);

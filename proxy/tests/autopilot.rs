@@ -56,10 +56,14 @@ struct Pilot {
 impl Pilot {
     fn start(text: String) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("routes.toml");
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(dir.path().join("routes.toml"), text).unwrap();
+        Self::start_in(dir)
+    }
+
+    /// Starts a proxy on the routes.toml (and state file) already in `dir`.
+    fn start_in(dir: tempfile::TempDir) -> Self {
         Pilot {
-            proxy: Self::spawn(&config),
+            proxy: Self::spawn(&dir.path().join("routes.toml")),
             client: client(),
             sent: 0,
             dir,
@@ -380,4 +384,148 @@ async fn autopilot_position_and_pause_survive_a_restart() {
         .collect();
     assert_eq!(to, ["canary 50%", "canary 50%", "canary 25%"], "{events}");
     assert_eq!(events["events"][0]["reason"], "hold over the restart");
+}
+
+/// `actor` of the `ficus route` commands below.
+const ACTOR: &str = "cli:tester@testhost";
+
+/// Runs `ficus ARGS` as user "tester" on host "testhost"; success and stdout + stderr.
+fn cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(ficus_bin())
+        .args(args)
+        .env("USER", "tester")
+        .env("HOSTNAME", "testhost")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+async fn events(p: &Pilot) -> Vec<Value> {
+    get(&p.client, &p.proxy.admin_url("/admin/events?route=doc"))
+        .await
+        .json()["events"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+// Regression: `set --write` edited routes.toml, which made the autopilot's recorded
+// decision stale; it was dropped with its `paused` flag and the autopilot kept driving
+// the route from the written value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_write_on_an_autopilot_route_pauses_it() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let mut p = Pilot::start(routes(&legacy, &new));
+    p.open().await;
+    step(&mut p, 30).await;
+    assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+
+    let config = p.dir.path().join("routes.toml");
+    let admin = format!("http://{}", p.proxy.admin);
+    let (ok, out) = cli(&[
+        "route",
+        "set",
+        "doc",
+        "--mode",
+        "canary",
+        "--percent",
+        "10",
+        "--write",
+        "--config",
+        config.to_str().unwrap(),
+        "--admin",
+        &admin,
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("paused the route's autopilot"), "{out}");
+    assert!(
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .contains("percent = 10")
+    );
+    // In force when the command returns, and paused at the written value.
+    assert_eq!(p.mode().await, ("canary".into(), Some(10.0)));
+    let routes = get(&p.client, &p.proxy.admin_url("/admin/routes"))
+        .await
+        .json();
+    let decision = &routes["routes"][0]["decision"];
+    assert_eq!(decision["paused"], true, "{routes}");
+    assert_eq!(decision["by"], ACTOR);
+    assert_eq!(
+        decision["base"],
+        serde_json::json!({"mode": "canary", "percent": 10.0}),
+        "the decision is taken on the edited file, so it is not stale"
+    );
+    p.traffic(30).await;
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(t["routes"]["doc"]["state"], "paused", "{t}");
+    assert!(t["applied"].as_array().unwrap().is_empty(), "{t}");
+    assert_eq!(p.mode().await, ("canary".into(), Some(10.0)));
+    // The event log: the file edit, then the pause, with who and why.
+    let events = events(&p).await;
+    assert_eq!(events[0]["actor"], ACTOR, "{events:?}");
+    assert_eq!(events[0]["to"], "canary 10%");
+    let reason = events[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("--write") && reason.contains("autopilot paused"),
+        "{reason}"
+    );
+    assert_eq!(events[1]["actor"], "file", "{events:?}");
+    assert_eq!(events[1]["from"], "canary 25%");
+    assert_eq!(events[1]["to"], "canary 10%");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn set_write_with_no_proxy_running_records_the_pause_for_the_next_start() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes(&legacy, &new)).unwrap();
+    // listen.admin is 127.0.0.1:0 in test files: nothing answers there.
+    let (ok, out) = cli(&[
+        "route",
+        "set",
+        "doc",
+        "--mode",
+        "canary",
+        "--percent",
+        "10",
+        "--write",
+        "--config",
+        config.to_str().unwrap(),
+        "--reason",
+        "start small",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("no ficus answered"), "{out}");
+    let state: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("ficus-state.json")).unwrap())
+            .unwrap();
+    let entry = &state["routes"]["doc"];
+    assert_eq!(entry["paused"], true, "{state}");
+    assert_eq!(entry["by"], ACTOR);
+    assert_eq!(
+        entry["base"],
+        serde_json::json!({"mode": "canary", "percent": 10.0})
+    );
+
+    let mut p = Pilot::start_in(dir);
+    assert_eq!(p.mode().await, ("canary".into(), Some(10.0)));
+    p.traffic(30).await;
+    let t = p.tick(INTERVAL).await;
+    assert_eq!(t["routes"]["doc"]["state"], "paused", "{t}");
+    let events = events(&p).await;
+    assert_eq!(events[0]["actor"], ACTOR, "{events:?}");
+    assert_eq!(events[0]["from"], "shadow");
+    assert_eq!(events[0]["to"], "canary 10%");
+    assert_eq!(events[0]["reason"], "start small; autopilot paused");
 }
