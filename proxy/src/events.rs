@@ -28,7 +28,9 @@ pub struct Event {
     pub at: f64,
     /// "route" (a route changed), "reload_failed".
     pub kind: String,
-    /// "autopilot", "cli", "admin", "file", "signal", ... (a reload's trigger).
+    /// "autopilot", "cli:USER@HOST", "admin" (or any `by` an admin API caller sent:
+    /// informational, the admin listener is unauthenticated), "file", "signal", ... (a
+    /// reload's trigger).
     pub actor: String,
     pub route: Option<String>,
     pub from: Option<String>,
@@ -119,11 +121,7 @@ impl EventLog {
 
 /// How a route stands, as events describe it: "canary 5%", "shadow".
 pub fn describe(table: &RouteTable, route: &str) -> Option<String> {
-    let p = crate::routectl::position(table, route)?;
-    Some(match p.percent {
-        Some(pct) if p.mode == crate::config::Mode::Canary => format!("canary {pct}%"),
-        _ => p.mode.as_str().to_owned(),
-    })
+    crate::routectl::position(table, route).map(crate::routectl::describe)
 }
 
 /// Events for the routes that differ between two tables.

@@ -44,7 +44,8 @@ enum RouteCommand {
         mode: Option<ModeArg>,
         #[arg(long)]
         percent: Option<f64>,
-        /// Edit routes.toml in place (comments kept) instead of calling the admin API.
+        /// Edit routes.toml in place (comments kept) instead of calling the admin API;
+        /// on an autopilot route, the autopilot is paused too.
         #[arg(long)]
         write: bool,
         #[command(flatten)]
@@ -75,7 +76,8 @@ struct RouteTarget {
     /// The routes file (for --write, and to find the admin API).
     #[arg(long, short, default_value = "routes.toml")]
     config: PathBuf,
-    /// Admin API base URL (default: http:// + listen.admin of the routes file).
+    /// Admin API base URL (default: http:// + listen.admin of the routes file); with
+    /// `set --write`, used to pause an autopilot route's autopilot.
     #[arg(long)]
     admin: Option<String>,
     /// Why, recorded in the event log.
@@ -297,12 +299,14 @@ fn route(cmd: RouteCommand) -> ExitCode {
         if mode.is_none() && percent.is_none() {
             Err(anyhow::anyhow!("give --mode and/or --percent"))
         } else {
-            write(&target.config, &name, mode, percent).map(|_| {
-                format!(
-                    "{}: route {name:?} updated; a running ficus reloads it",
-                    target.config.display()
-                )
-            })
+            write(
+                &target.config,
+                &name,
+                mode,
+                percent,
+                target.admin,
+                target.reason.as_deref(),
+            )
         }
     } else {
         target

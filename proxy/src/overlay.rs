@@ -53,7 +53,7 @@ pub struct RouteState {
     /// first step (shadow).
     #[serde(default)]
     pub step: Option<usize>,
-    /// "autopilot", "admin", "cli", ...
+    /// "autopilot", "admin", "cli:USER@HOST", ... (the caller's word, see events.rs).
     pub by: String,
     pub reason: String,
     /// Unix time, seconds.

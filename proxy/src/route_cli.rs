@@ -4,7 +4,8 @@
 //! decision in the state file beside routes.toml (routectl.rs). With `--write`,
 //! `ficus route set` edits routes.toml itself instead — in place, keeping comments and
 //! formatting (toml_edit) — for teams that keep routes in git; the running proxy picks
-//! the edit up like any other. The edited file is validated before it is written.
+//! the edit up like any other. The edited file is validated before it is written. On a
+//! route with `[routes.autopilot]`, `--write` also pauses the autopilot (see [`write`]).
 
 use std::path::Path;
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub fn send(admin: &str, cmd: &Command) -> anyhow::Result<Value> {
         "set" => format!("/admin/routes/{}", cmd.route),
         action => format!("/admin/routes/{}/{action}", cmd.route),
     };
-    let mut body = json!({ "by": "cli" });
+    let mut body = json!({ "by": actor() });
     if let Some(m) = cmd.mode {
         body["mode"] = json!(m.as_str());
     }
@@ -77,6 +78,40 @@ pub fn send(admin: &str, cmd: &Command) -> anyhow::Result<Value> {
         );
     }
     Ok(value)
+}
+
+/// Who runs the command, for the audit log: `cli:USER@HOST`. The user is `$USER` (else
+/// `$LOGNAME`), the host `$HOSTNAME` (else the kernel's hostname); what is unknown is left
+/// out. Informational only: the admin API is unauthenticated and takes any `by`.
+pub fn actor() -> String {
+    let env = |k: &str| std::env::var(k).ok();
+    let file = |p: &str| std::fs::read_to_string(p).ok();
+    actor_of(
+        env("USER").or_else(|| env("LOGNAME")),
+        env("HOSTNAME")
+            .or_else(|| file("/proc/sys/kernel/hostname"))
+            .or_else(|| file("/etc/hostname")),
+    )
+}
+
+fn actor_of(user: Option<String>, host: Option<String>) -> String {
+    // One short printable token each: the value lands in logs and JSON.
+    let clean = |s: Option<String>| {
+        s.map(|s| {
+            s.trim()
+                .chars()
+                .filter(|c| c.is_ascii_graphic() && *c != '@')
+                .take(64)
+                .collect::<String>()
+        })
+        .filter(|s| !s.is_empty())
+    };
+    match (clean(user), clean(host)) {
+        (Some(u), Some(h)) => format!("cli:{u}@{h}"),
+        (Some(u), None) => format!("cli:{u}"),
+        (None, Some(h)) => format!("cli:@{h}"),
+        (None, None) => "cli".into(),
+    }
 }
 
 async fn post(admin: &str, path: &str, body: String) -> anyhow::Result<(http::StatusCode, Bytes)> {
@@ -206,12 +241,22 @@ fn set_keeping_decor(table: &mut toml_edit::Table, key: &str, new: toml_edit::It
     }
 }
 
-/// `ficus route set --write`: edit, validate, then replace the file atomically.
+/// `ficus route set --write`: edit, validate, then replace the file atomically; returns
+/// what was done.
+///
+/// Manual changes win over the autopilot, and an edit of the route makes its recorded
+/// decision stale (dropped with its `paused` flag), so on a route with
+/// `[routes.autopilot]` the autopilot is paused at the written value: through the admin
+/// API at `admin` (default: [`admin_url`]) once the file is in place — the proxy reloads
+/// the edit first — or, when no proxy answers there, by recording the paused decision in
+/// the state file before the file is replaced ([`crate::routectl::pause_offline`]).
 pub fn write(
     config: &Path,
     route: &str,
     mode: Option<Mode>,
     percent: Option<f64>,
+    admin: Option<String>,
+    reason: Option<&str>,
 ) -> anyhow::Result<String> {
     let text =
         std::fs::read_to_string(config).with_context(|| format!("read {}", config.display()))?;
@@ -219,10 +264,78 @@ pub fn write(
     if let Err(errors) = crate::config::parse(config, &edited, &crate::metrics::Metrics::new()) {
         bail!("the edited file does not validate, nothing written:\n{errors}");
     }
+    let updated = format!("{}: route {route:?} updated", config.display());
+    let file: crate::config::RoutesFile =
+        toml::from_str(&edited).context("parse the edited file")?;
+    let Some(written) = file
+        .routes
+        .iter()
+        .find(|r| r.name == route && r.autopilot.is_some())
+    else {
+        replace(config, &edited)?;
+        return Ok(format!("{updated}; a running ficus reloads it"));
+    };
+    let at = crate::overlay::Base::of(written);
+    let why = format!(
+        "{}; autopilot paused",
+        reason.unwrap_or("routes.toml edited with `ficus route set --write`")
+    );
+    let admin = match admin {
+        Some(a) => a,
+        None => admin_url(config)?,
+    };
+    if answers(&admin) {
+        replace(config, &edited)?;
+        let pause = Command {
+            action: "set",
+            route: route.to_owned(),
+            mode: Some(at.mode),
+            percent: at.percent.filter(|_| at.mode == Mode::Canary),
+            reason: Some(why),
+        };
+        send(&admin, &pause).with_context(|| {
+            format!(
+                "{updated}, but its autopilot could not be paused: run `ficus route pause {route}`"
+            )
+        })?;
+        Ok(format!(
+            "{updated}; ficus at {admin} applied it and paused the route's autopilot (`ficus route resume {route}` hands it back)"
+        ))
+    } else {
+        crate::routectl::pause_offline(config, route, at, &actor(), &why)
+            .context("record the autopilot pause; routes.toml left alone")?;
+        replace(config, &edited)?;
+        Ok(format!(
+            "{updated}; no ficus answered at {admin}: the route's autopilot pause is recorded in {} for the next start (`ficus route resume {route}` hands it back)",
+            crate::overlay::path_for(config).display()
+        ))
+    }
+}
+
+/// Whether something accepts connections at admin URL `admin`.
+fn answers(admin: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    let Some(authority) = admin
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.authority().cloned())
+    else {
+        return false;
+    };
+    let port = authority.port_u16().unwrap_or(80);
+    (authority.host(), port)
+        .to_socket_addrs()
+        .map(|mut addrs| {
+            addrs.any(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(5)).is_ok())
+        })
+        .unwrap_or(false)
+}
+
+/// Replaces `config` with `text` atomically (temp file + rename).
+fn replace(config: &Path, text: &str) -> anyhow::Result<()> {
     let tmp = config.with_extension("toml.ficus-tmp");
-    std::fs::write(&tmp, &edited).with_context(|| format!("write {}", tmp.display()))?;
-    std::fs::rename(&tmp, config).with_context(|| format!("replace {}", config.display()))?;
-    Ok(edited)
+    std::fs::write(&tmp, text).with_context(|| format!("write {}", tmp.display()))?;
+    std::fs::rename(&tmp, config).with_context(|| format!("replace {}", config.display()))
 }
 
 #[cfg(test)]
@@ -277,6 +390,16 @@ cohort = "subject"
 
         let out = edit(FILE, "prefs", Some(Mode::Legacy), None).expect("edit");
         assert!(out.contains("mode = \"legacy\"\n"), "{out}");
+    }
+
+    #[test]
+    fn the_actor_names_user_and_host_when_known() {
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(actor_of(s("alice"), s("build-7\n")), "cli:alice@build-7");
+        assert_eq!(actor_of(s("alice"), None), "cli:alice");
+        assert_eq!(actor_of(s(""), s("box")), "cli:@box");
+        assert_eq!(actor_of(None, s(" ")), "cli");
+        assert_eq!(actor_of(s("a b@c"), s("h")), "cli:abc@h");
     }
 
     #[test]

@@ -14,8 +14,16 @@ fn routes(legacy: &TestUpstream, new: &TestUpstream) -> String {
     )
 }
 
+/// The audit log's `actor` of the commands below (`cli:$USER@$HOSTNAME`).
+const ACTOR: &str = "cli:tester@testhost";
+
 fn ficus(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(ficus_bin()).args(args).output().unwrap();
+    let out = Command::new(ficus_bin())
+        .args(args)
+        .env("USER", "tester")
+        .env("HOSTNAME", "testhost")
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -67,7 +75,7 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("ficus-state.json")).unwrap())
             .unwrap();
-    assert_eq!(state["routes"]["feed"]["by"], "cli");
+    assert_eq!(state["routes"]["feed"]["by"], ACTOR);
     assert_eq!(state["routes"]["feed"]["reason"], "step one");
     assert_eq!(
         state["routes"]["feed"]["paused"], true,
@@ -131,8 +139,9 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
     let table = get(&c, &proxy.admin_url("/admin/routes")).await.json();
     assert_eq!(table["stale_decisions"], serde_json::json!(["feed"]));
     assert!(table["routes"][0]["decision"].is_null());
-    // Every change is in the event log, newest first, across the restart.
-    let events = get(&c, &proxy.admin_url("/admin/events?route=feed"))
+    // Every change is in the event log, newest first, across the restart (the filter
+    // is URL-decoded: "f%65ed" is "feed").
+    let events = get(&c, &proxy.admin_url("/admin/events?route=f%65ed"))
         .await
         .json();
     let seen: Vec<(String, String, String)> = events["events"]
@@ -149,9 +158,9 @@ async fn route_commands_take_effect_persist_and_lose_to_file_edits() {
         .collect();
     let want = [
         ("file", "legacy", "extracted"),
-        ("cli", "legacy", "legacy"),
-        ("cli", "canary 100%", "legacy"),
-        ("cli", "shadow", "canary 100%"),
+        (ACTOR, "legacy", "legacy"),
+        (ACTOR, "canary 100%", "legacy"),
+        (ACTOR, "shadow", "canary 100%"),
     ];
     let want: Vec<(String, String, String)> = want
         .iter()
@@ -217,4 +226,67 @@ async fn set_write_edits_routes_toml_in_place_and_the_proxy_follows() {
     ]);
     assert!(!ok && err.contains("does not validate"), "{err}");
     assert_eq!(std::fs::read_to_string(&config).unwrap(), after);
+}
+
+// Regression: `set --percent N` on a route that stays in shadow mode was accepted by the
+// API, dropped the percent, still paused the autopilot and logged "shadow -> shadow"
+// (`--write` refused the same input).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn percent_without_canary_mode_is_refused_by_the_api_and_the_cli() {
+    let legacy = TestUpstream::start("legacy").await;
+    let new = TestUpstream::start("new").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("routes.toml");
+    std::fs::write(&config, routes(&legacy, &new)).unwrap();
+    let proxy = TestProxy::spawn(&config, &[]);
+    let admin = format!("http://{}", proxy.admin);
+    let c = client();
+    let url = proxy.admin_url("/admin/routes/feed");
+
+    for (body, want) in [
+        (
+            r#"{"percent": 10}"#,
+            "route \"feed\": percent applies to mode \"canary\" only, and the route would be in shadow mode",
+        ),
+        (
+            r#"{"mode": "extracted", "percent": 10}"#,
+            "percent applies to mode \"canary\" only, and the route would be in extracted mode",
+        ),
+        (
+            r#"{"mode": "canary", "percent": 250}"#,
+            "canary.percent = 250 must be between 0 and 100",
+        ),
+        (
+            r#"{"mode": "canary", "percent": -1}"#,
+            "canary.percent = -1 must be between 0 and 100",
+        ),
+    ] {
+        let got = post(&c, &url, body).await;
+        assert_eq!(got.status, 422, "{body}: {:?}", got.body);
+        let v = got.json();
+        assert_eq!(v["error"], "the change does not validate");
+        let errors: Vec<&str> = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap())
+            .collect();
+        let errors = errors.join("\n");
+        assert!(errors.contains(want), "{body}: {errors}");
+    }
+    let (ok, _, err) = ficus(&["route", "set", "feed", "--percent", "10", "--admin", &admin]);
+    assert!(!ok);
+    assert!(
+        err.contains("422") && err.contains("percent applies to mode \"canary\" only"),
+        "{err}"
+    );
+    // Nothing was recorded: no decision, autopilot not paused, no event.
+    assert!(!tmp.path().join("ficus-state.json").exists());
+    let table = get(&c, &proxy.admin_url("/admin/routes")).await.json();
+    assert_eq!(table["routes"][0]["mode"], "shadow");
+    assert!(table["routes"][0]["decision"].is_null());
+    let events = get(&c, &proxy.admin_url("/admin/events?route=feed"))
+        .await
+        .json();
+    assert_eq!(events["events"], serde_json::json!([]), "{events}");
 }

@@ -105,11 +105,7 @@ async fn handle(req: Request<Incoming>, admin: &Admin) -> Response<Full<Bytes>> 
         (&Method::GET, "/admin/events") => {
             let query = req.uri().query();
             let limit = query_limit(query).unwrap_or(100);
-            let route = query.and_then(|q| {
-                q.split('&')
-                    .find_map(|kv| kv.strip_prefix("route="))
-                    .map(str::to_owned)
-            });
+            let route = query_value(query, "route");
             json(
                 StatusCode::OK,
                 &json!({"events": shared.events.newest(limit, route.as_deref())}),
@@ -249,8 +245,8 @@ struct SetRoute {
 async fn route_command(req: Request<Incoming>, admin: &Admin, rest: &str) -> Response<Full<Bytes>> {
     use crate::routectl::{Change, DecideError, decide};
     let (name, action) = match rest.split_once('/') {
-        Some((name, action)) => (name.to_owned(), action.to_owned()),
-        None => (rest.to_owned(), "set".to_owned()),
+        Some((name, action)) => (percent_decoded(name), action.to_owned()),
+        None => (percent_decoded(rest), "set".to_owned()),
     };
     let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
         .collect()
@@ -296,6 +292,7 @@ async fn route_command(req: Request<Incoming>, admin: &Admin, rest: &str) -> Res
                 percent: set.percent,
                 paused: Some(true),
                 step: None,
+                expect: None,
                 reason: set.reason.unwrap_or_else(|| "manual change".into()),
                 by,
             }
@@ -366,18 +363,34 @@ fn asset(body: &'static str, content_type: &'static str) -> Response<Full<Bytes>
     resp
 }
 
-fn query_param(query: Option<&str>, name: &str) -> Option<u64> {
+/// The first value of `name` in a query string, decoded (`%2D`, `+` for a space), as
+/// browsers and `curl --data-urlencode` send it.
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| *k == name)
-        .and_then(|(_, v)| v.parse().ok())
+        .find(|(k, _)| decode(k) == name)
+        .map(|(_, v)| decode(v))
+}
+
+/// A query key or value: `+` is a space, then `%XX` escapes.
+fn decode(s: &str) -> String {
+    percent_decoded(&s.replace('+', " "))
+}
+
+/// A path segment: `%XX` escapes only.
+fn percent_decoded(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn query_param(query: Option<&str>, name: &str) -> Option<u64> {
+    query_value(query, name).and_then(|v| v.parse().ok())
 }
 
 fn query_limit(query: Option<&str>) -> Option<usize> {
-    query?
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("limit="))
+    query_value(query, "limit")
         .and_then(|v| v.parse::<usize>().ok())
         .map(|n| n.clamp(1, 1000))
 }
@@ -425,4 +438,24 @@ fn json(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_url_decoded() {
+        let q = Some("limit=5&route=top%2Dcontent&x=a+b");
+        assert_eq!(query_value(q, "route").as_deref(), Some("top-content"));
+        assert_eq!(query_value(q, "x").as_deref(), Some("a b"));
+        assert_eq!(query_limit(q), Some(5));
+        assert_eq!(
+            query_value(Some("r%6Fute=feed"), "route").as_deref(),
+            Some("feed")
+        );
+        assert_eq!(query_value(Some("route=feed"), "limit"), None);
+        assert_eq!(query_value(None, "route"), None);
+        assert_eq!(query_param(Some("seconds=60"), "seconds"), Some(60));
+    }
 }

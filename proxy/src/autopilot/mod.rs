@@ -8,7 +8,9 @@
 //! histograms — and asks [`gates::judge`]. Decisions go through [`crate::routectl`] like
 //! manual ones (state file, reload, event), signed `autopilot`. A breach also pauses the
 //! route: after a rollback a human looks before it moves again (`ficus route resume`).
-//! Manual commands pause it too, so they always win.
+//! Manual commands pause it too, so they always win: a decision is taken from a snapshot
+//! and applied only if, under routectl's lock, the route has not been paused or moved
+//! since ([`routectl::Change::expect`]); otherwise it is dropped (debug log, no event).
 
 pub mod gates;
 
@@ -284,6 +286,7 @@ impl Autopilot {
                                         percent,
                                         paused: Some(false),
                                         step: Some(Some(next)),
+                                        expect: Some(position),
                                         by: "autopilot".into(),
                                         reason: format!(
                                             "gates held for {}s: {} compared, {} mismatches, {} extracted requests, {} errors",
@@ -315,6 +318,7 @@ impl Autopilot {
                                 percent,
                                 paused: Some(true),
                                 step: Some(new_step),
+                                expect: Some(position),
                                 by: "autopilot".into(),
                                 reason: format!("gate breached: {why}"),
                             },
@@ -367,6 +371,16 @@ impl Autopilot {
                     }
                     applied.push(a);
                 }
+                Err(routectl::DecideError::Superseded(why)) => {
+                    // A manual command landed between the snapshot and the lock: it wins.
+                    tracing::debug!(target: "ficus::autopilot", route = %route, %why, "autopilot decision dropped");
+                    if let Ok(mut s) = self.status.lock() {
+                        if let Some(status) = s.get_mut(&route) {
+                            status.next =
+                                format!("decision dropped, a manual command came first: {why}");
+                        }
+                    }
+                }
                 Err(e) => {
                     tracing::warn!(target: "ficus::autopilot", route = %route, error = %e, "autopilot decision not applied")
                 }
@@ -386,10 +400,7 @@ fn step_index(steps: &[f64], p: Position) -> Option<usize> {
 }
 
 fn describe(mode: Mode, percent: Option<f64>) -> String {
-    match (mode, percent) {
-        (Mode::Canary, Some(p)) => format!("canary {p}%"),
-        (m, _) => m.as_str().to_owned(),
-    }
+    routectl::describe(Position { mode, percent })
 }
 
 /// Ticks every second on the real clock; with the manual clock, only on request.
