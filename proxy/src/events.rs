@@ -5,7 +5,9 @@
 //! of routes.toml (one event per route whose mode or canary percent changed, per route
 //! added or removed, and one per rejected file). Events are appended to
 //! `ficus-events.jsonl` beside routes.toml, one JSON object per line, so they survive
-//! restarts; the newest [`KEEP`] are kept in memory for the API.
+//! restarts; the newest [`KEEP`] are kept in memory for the API. The file is rotated
+//! when it reaches [`ROTATE_BYTES`]: renamed to `ficus-events.jsonl.1` (replacing the
+//! previous one), so the log takes at most about twice that on disk.
 
 use std::collections::VecDeque;
 use std::io::Write;
@@ -20,6 +22,8 @@ use crate::config::RouteTable;
 pub const FILE_NAME: &str = "ficus-events.jsonl";
 /// Events kept in memory (and read back at start).
 pub const KEEP: usize = 1000;
+/// Size at which the file is rotated (about 30,000 events).
+pub const ROTATE_BYTES: u64 = 8 << 20;
 
 /// One change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,15 +45,33 @@ pub struct Event {
 /// The log of one process.
 pub struct EventLog {
     path: Option<PathBuf>,
+    rotate_at: u64,
+    /// Also serialises appends and rotation.
     recent: Mutex<VecDeque<Event>>,
+}
+
+/// The rotated file of `path`.
+fn rotated(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
 }
 
 impl EventLog {
     /// Opens the log beside `routes`, reading back its newest events.
     pub fn open(routes: &Path) -> Self {
+        Self::open_rotating_at(routes, ROTATE_BYTES)
+    }
+
+    /// [`EventLog::open`] with another rotation size (tests).
+    pub fn open_rotating_at(routes: &Path, rotate_at: u64) -> Self {
         let path = routes.parent().unwrap_or(Path::new(".")).join(FILE_NAME);
         let mut recent = VecDeque::new();
-        if let Ok(text) = std::fs::read_to_string(&path) {
+        // The rotated file first: it holds the older events.
+        for file in [rotated(&path), path.clone()] {
+            let Ok(text) = std::fs::read_to_string(&file) else {
+                continue;
+            };
             for line in text.lines() {
                 if let Ok(e) = serde_json::from_str::<Event>(line) {
                     if recent.len() == KEEP {
@@ -61,6 +83,7 @@ impl EventLog {
         }
         EventLog {
             path: Some(path),
+            rotate_at,
             recent: Mutex::new(recent),
         }
     }
@@ -69,6 +92,7 @@ impl EventLog {
     pub fn in_memory() -> Self {
         EventLog {
             path: None,
+            rotate_at: ROTATE_BYTES,
             recent: Mutex::new(VecDeque::new()),
         }
     }
@@ -84,23 +108,33 @@ impl EventLog {
             reason = %event.reason,
             "route event"
         );
+        let Ok(mut recent) = self.recent.lock() else {
+            return;
+        };
         if let Some(path) = &self.path {
-            let line = serde_json::to_string(&event).unwrap_or_default();
-            let appended = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .and_then(|mut f| writeln!(f, "{line}"));
-            if let Err(e) = appended {
+            if let Err(e) = self.append(path, &event) {
                 tracing::warn!(path = %path.display(), error = %e, "cannot append to the event log");
             }
         }
-        if let Ok(mut recent) = self.recent.lock() {
-            if recent.len() == KEEP {
-                recent.pop_front();
-            }
-            recent.push_back(event);
+        if recent.len() == KEEP {
+            recent.pop_front();
         }
+        recent.push_back(event);
+    }
+
+    /// Appends one line, rotating the file first when it has reached the size limit.
+    /// Called with the `recent` lock held, so two appends never race a rotation.
+    fn append(&self, path: &Path, event: &Event) -> std::io::Result<()> {
+        let full = std::fs::metadata(path).is_ok_and(|m| m.len() >= self.rotate_at);
+        if full {
+            std::fs::rename(path, rotated(path))?;
+        }
+        let line = serde_json::to_string(event).unwrap_or_default();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{line}")
     }
 
     /// The newest events first, optionally of one route.
@@ -201,5 +235,35 @@ mod tests {
             .collect();
         assert_eq!(only_a, ["#3", "#1"]);
         assert_eq!(again.newest(1, None).len(), 1);
+    }
+
+    #[test]
+    fn the_file_rotates_and_a_restart_still_reads_both() {
+        let dir = tempfile::tempdir().expect("dir");
+        let routes = dir.path().join("routes.toml");
+        let log = EventLog::open_rotating_at(&routes, 500);
+        for n in 0..20 {
+            log.record(event("a", n));
+        }
+        let path = dir.path().join(FILE_NAME);
+        let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(size(&path) < 500 + 200, "rotated: {}", size(&path));
+        assert!(size(&rotated(&path)) >= 500);
+        // Only the two newest files exist; the newest events are still all there.
+        let again = EventLog::open_rotating_at(&routes, 500);
+        let newest: Vec<String> = again
+            .newest(3, None)
+            .into_iter()
+            .map(|e| e.reason)
+            .collect();
+        assert_eq!(newest, ["#19", "#18", "#17"]);
+        let kept = again.newest(100, None).len();
+        let lines = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        assert_eq!(kept, lines(&path) + lines(&rotated(&path)));
+        assert!(kept < 20, "the oldest went with the second rotation");
     }
 }
