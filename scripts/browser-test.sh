@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The migration dashboard in a real browser (issue #6): starts the demo stack with traffic
 # on ephemeral loopback ports, opens the dashboard in Debian's headless chromium (driven by
-# playwright-core from npm), checks the routes, the match rates and a rendered diff, and
-# saves a screenshot to target/artifacts/dashboard.png. Installs chromium and the npm
-# package when missing; bounded in time; stops the demo on exit.
+# playwright-core from npm) at laptop (1366x768) and wall-display (2560x1440) sizes, checks
+# the routes, the match rates, the autopilot's canary step, next gate and event, a rendered
+# diff and that nothing overflows (tests/browser/dashboard.mjs), and saves screenshots to
+# target/artifacts/dashboard.png and dashboard-wall.png, pass or fail. Installs chromium and
+# the npm package when missing; bounded in time; stops the demo on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -44,5 +46,7 @@ for _ in $(seq 1 600); do
     curl -sf "$admin/admin/shadow/top-content/diffs?limit=1" | grep -q '"pointer"' && break
     sleep 0.1
 done
-node tests/browser/dashboard.mjs "$admin" "$artifacts/dashboard.png"
-echo "browser-test: ok (screenshot: $artifacts/dashboard.png)"
+# The demo's autopilot walks `subscription` from shadow to canary after its first 30 s
+# window; the browser test waits for that (bounded by its own deadline, and by `timeout`).
+DASHBOARD_DEADLINE_MS=240000 timeout -k 10 270 node tests/browser/dashboard.mjs "$admin" "$artifacts"
+echo "browser-test: ok (screenshots: $artifacts/dashboard.png, $artifacts/dashboard-wall.png)"

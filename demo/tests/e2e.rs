@@ -155,6 +155,31 @@ fn demo_stack_serves_through_the_proxy_and_stops() {
             .iter()
             .any(|r| r["name"] == "top-content")
     );
+
+    // The autopilot drives `subscription` from shadow through canary steps (the dashboard
+    // and scripts/browser-test.sh show it): it starts in shadow with a next gate.
+    // (Its status appears with the autopilot's first tick.)
+    let mut autopilot = serde_json::Value::Null;
+    for _ in 0..400 {
+        let (status, body) = get(&format!("{}/admin/autopilot", demo.admin));
+        assert_eq!(status, 200, "{body}");
+        autopilot = serde_json::from_str(&body).unwrap();
+        if autopilot["routes"]["subscription"].is_object() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let sub = &autopilot["routes"]["subscription"];
+    assert_eq!(sub["state"], "shadow", "{autopilot}");
+    assert_eq!(
+        sub["steps"],
+        serde_json::json!([10.0, 50.0, 100.0]),
+        "{autopilot}"
+    );
+    assert!(
+        !sub["next"].as_str().unwrap_or_default().is_empty(),
+        "{autopilot}"
+    );
     demo.stop();
 }
 

@@ -117,6 +117,27 @@ methods = ["get", "NOT A METHOD"]
     insta::assert_snapshot!(out);
 }
 
+/// A route named ".." passed validation, but every URL naming it resolves the dot segment
+/// (browsers and curl alike, `%2E%2E` included): the dashboard's drill-down and
+/// `/admin/routes/{name}` could never reach it.
+#[test]
+fn dot_segment_route_names_are_refused() {
+    for name in [".", ".."] {
+        let (code, out) = check(&format!(
+            "legacy = \"legacy\"\n[listen]\nproxy = \"127.0.0.1:1\"\nadmin = \"127.0.0.1:2\"\n[upstreams.legacy]\nurl = \"http://127.0.0.1:3\"\n[[routes]]\nname = \"{name}\"\npath = \"/a\"\n"
+        ));
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains(&format!("route name \"{name}\" is a URL dot segment")),
+            "{out}"
+        );
+    }
+    let (code, out) = check(
+        "legacy = \"legacy\"\n[listen]\nproxy = \"127.0.0.1:1\"\nadmin = \"127.0.0.1:2\"\n[upstreams.legacy]\nurl = \"http://127.0.0.1:3\"\n[[routes]]\nname = \"v1.2\"\npath = \"/a\"\n",
+    );
+    assert_eq!(code, 0, "dots inside a name are fine: {out}");
+}
+
 #[test]
 fn syntax_and_unknown_keys_point_at_the_line() {
     let (code, out) = check(

@@ -68,6 +68,13 @@ async fn dashboard_json_reflects_traffic_and_the_page_is_self_contained() {
     assert_eq!(d["progress"]["by_mode"]["extracted"], 1);
     // 5 of the 25 real requests went to an extracted service (shadow copies do not count).
     assert_eq!(d["progress"]["extracted_share"], 0.2, "{d}");
+    // Progress over time: every sample has the routes by mode (the page's mode chart).
+    let history = d["progress"]["history"].as_array().unwrap();
+    assert!(!history.is_empty(), "{d}");
+    for point in history {
+        assert_eq!(point["by_mode"]["shadow"], 1, "{point}");
+        assert_eq!(point["by_mode"]["extracted"], 1, "{point}");
+    }
 
     // The page and its assets, from the binary, nothing from elsewhere.
     let page = get(&c, &proxy.admin_url("/")).await;
@@ -91,11 +98,29 @@ async fn dashboard_json_reflects_traffic_and_the_page_is_self_contained() {
         assert!(html.contains(asset));
         let got = get(&c, &proxy.admin_url(asset)).await;
         assert_eq!(got.status, 200, "{asset}");
-        assert!(
-            !String::from_utf8_lossy(&got.body).contains("innerHTML"),
-            "{asset}"
-        );
+        // Text only: no sink that parses HTML or code (the CSP forbids inline code anyway).
+        let text = String::from_utf8_lossy(&got.body);
+        for sink in [
+            "innerHTML",
+            "outerHTML",
+            "insertAdjacentHTML",
+            "setHTMLUnsafe",
+            "document.write",
+            "eval(",
+            "new Function",
+            "createContextualFragment",
+        ] {
+            assert!(!text.contains(sink), "{asset} uses {sink}");
+        }
     }
+    // Route names reach URLs only through encodeURIComponent / URLSearchParams.
+    let js = String::from_utf8_lossy(&get(&c, &proxy.admin_url("/dashboard.js")).await.body)
+        .into_owned();
+    assert!(js.contains("encodeURIComponent(name)"));
+    assert!(
+        !js.contains("/${name}") && !js.contains("route=${"),
+        "a route name interpolated into a URL unencoded"
+    );
     // Not on the public listener.
     let public = send(
         &c,

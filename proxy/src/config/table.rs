@@ -436,6 +436,16 @@ impl RouteTable {
                     ),
                 );
             }
+            if name == "." || name == ".." {
+                // URLs resolve dot segments (encoded or not) before sending: no client,
+                // the dashboard included, could address /admin/routes/.. or its shadow data.
+                err(
+                    at("name"),
+                    format!(
+                        "route name {name:?} is a URL dot segment the admin API cannot address; pick another"
+                    ),
+                );
+            }
             if name == DEFAULT_ROUTE {
                 err(
                     at("name"),

@@ -1,18 +1,21 @@
 // Ficus migration dashboard. Plain JS, no dependencies, served from the binary.
-// Every value from the API is inserted with textContent: nothing is parsed as HTML.
+// Every value from the API is inserted as text (textContent, text nodes, setAttribute):
+// nothing is parsed as HTML, and every route name in a URL is percent-encoded.
 "use strict";
 
 const POLL_MS = 2000;
 let selected = null;
 
+/// An element with `class`, `text` (textContent), `data-*` and `title` only: no property
+/// that could parse HTML can be set through here.
 function el(tag, props, ...children) {
   const e = document.createElement(tag);
   if (props) {
     for (const [k, v] of Object.entries(props)) {
       if (k === "class") e.className = v;
       else if (k === "text") e.textContent = v;
-      else if (k.startsWith("data-")) e.setAttribute(k, v);
-      else e[k] = v;
+      else if (k.startsWith("data-") || k === "title") e.setAttribute(k, v);
+      else throw new Error(`el: unsupported property ${k}`);
     }
   }
   for (const c of children) {
@@ -26,6 +29,14 @@ function svgEl(tag, attrs) {
   const e = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
   return e;
+}
+
+/// An admin API URL about one route: the name percent-encoded in the path, and every
+/// query value encoded by URLSearchParams.
+function routeUrl(base, name, suffix, query) {
+  const path = suffix === undefined ? `${base}${encodeURIComponent(name)}` : `${base}${encodeURIComponent(name)}/${suffix}`;
+  const q = new URLSearchParams(query || {}).toString();
+  return q ? `${path}?${q}` : path;
 }
 
 async function getJson(path) {
@@ -56,13 +67,48 @@ function modeBadge(mode, percent) {
   return el("span", { class: `badge m-${mode}`, text });
 }
 
+const MODES = ["legacy", "shadow", "canary", "extracted"];
+
+/// "hh:mm:ss – hh:mm:ss" over the samples.
+function span(points) {
+  return points.length ? `${time(points[0].t)} – ${time(points[points.length - 1].t)}` : "collecting…";
+}
+
+/// Routes by mode over time: one stacked column per sample, legacy at the bottom.
+function modesChart(svg, points) {
+  svg.replaceChildren();
+  const w = 400, h = 60, n = points.length;
+  if (!n) return;
+  const colW = w / n;
+  points.forEach((p, i) => {
+    const total = MODES.reduce((a, m) => a + (p.by_mode[m] ?? 0), 0) || 1;
+    const col = svgEl("g", { "data-t": String(p.t) });
+    const title = svgEl("title");
+    title.textContent = `${time(p.t)}: ` + MODES.map((m) => `${p.by_mode[m] ?? 0} ${m}`).join(", ");
+    col.append(title);
+    let y = h;
+    for (const m of MODES) {
+      const v = p.by_mode[m] ?? 0;
+      if (!v) continue;
+      const bh = (v / total) * h;
+      y -= bh;
+      col.append(svgEl("rect", { class: `m-${m}`, x: (i * colW).toFixed(2), y: y.toFixed(2), width: (colW + 0.5).toFixed(2), height: bh.toFixed(2) }));
+    }
+    svg.append(col);
+  });
+}
+
 function renderProgress(d) {
   const share = d.progress.extracted_share;
+  const points = d.progress.history;
   document.getElementById("share").textContent = pct(share);
-  spark(document.getElementById("share-spark"), d.progress.history.map((p) => p.extracted_share), 1);
+  spark(document.getElementById("share-spark"), points.map((p) => p.extracted_share), 1);
+  document.getElementById("share-span").textContent = span(points);
+  modesChart(document.getElementById("modes-history"), points);
+  document.getElementById("modes-span").textContent = span(points);
   const modes = document.getElementById("modes");
   modes.replaceChildren(
-    ...["legacy", "shadow", "canary", "extracted"].map((m) =>
+    ...MODES.map((m) =>
       el("div", { class: `mode-box m-${m}`, "data-mode": m },
         el("div", { class: "n", text: String(d.progress.by_mode[m] ?? 0) }),
         el("div", { class: "t", text: `${m} route${d.progress.by_mode[m] === 1 ? "" : "s"}` })))
@@ -193,14 +239,14 @@ function renderDiff(m) {
 
 async function renderDetail() {
   if (!selected) return;
-  const name = encodeURIComponent(selected);
+  const name = selected;
   document.getElementById("detail").hidden = false;
-  document.getElementById("detail-title").textContent = selected;
+  document.getElementById("detail-title").textContent = name;
   const [fields, learned, diffs, events] = await Promise.all([
-    getJson(`/admin/shadow/${name}/fields?limit=10`).catch(() => ({ fields: [] })),
-    getJson(`/admin/shadow/${name}/learned`).catch(() => ({ fields: [] })),
-    getJson(`/admin/shadow/${name}/diffs?limit=2`).catch(() => ({ diffs: [] })),
-    getJson(`/admin/events?route=${name}&limit=10`).catch(() => ({ events: [] })),
+    getJson(routeUrl("/admin/shadow/", name, "fields", { limit: 10 })).catch(() => ({ fields: [] })),
+    getJson(routeUrl("/admin/shadow/", name, "learned")).catch(() => ({ fields: [] })),
+    getJson(routeUrl("/admin/shadow/", name, "diffs", { limit: 2 })).catch(() => ({ diffs: [] })),
+    getJson(`/admin/events?${new URLSearchParams({ route: name, limit: 10 })}`).catch(() => ({ events: [] })),
   ]);
   const f = document.getElementById("fields");
   f.replaceChildren(...fields.fields.map((x) => el("li", null, x.pointer || "(body)", el("span", { class: "count", text: `×${x.count}` }))));
@@ -216,6 +262,9 @@ async function renderDetail() {
 
 function select(name) {
   selected = name;
+  const url = new URL(location.href);
+  url.searchParams.set("route", name);
+  history.replaceState(null, "", url);
   for (const tr of document.querySelectorAll("#routes tbody tr")) tr.classList.toggle("selected", tr.dataset.route === name);
   renderDetail().catch(showError);
 }
