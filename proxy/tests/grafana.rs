@@ -255,12 +255,16 @@ async fn every_metric_and_label_the_grafana_dashboard_queries_exists() {
     let proxy = TestProxy::start(&routes_toml(
         &[("legacy", &legacy), ("candidate", &candidate)],
         "[[routes]]\nname = \"doc\"\npath = \"/doc\"\nmode = \"shadow\"\nextracted = \"candidate\"\n[routes.shadow]\nignore = [\"/generated_at\"]\n\n\
-         [[routes]]\nname = \"split\"\npath = \"/split/{*rest}\"\nmode = \"canary\"\nextracted = \"candidate\"\n[routes.canary]\npercent = 50\ncohort = \"client_ip\"\nallow = [\"127.0.0.1\"]\n",
+         [[routes]]\nname = \"split\"\npath = \"/split/{*rest}\"\nmode = \"canary\"\nextracted = \"candidate\"\n[routes.canary]\npercent = 50\ncohort = \"client_ip\"\nallow = [\"127.0.0.1\"]\n\n\
+         [[routes]]\nname = \"fall\"\npath = \"/status/{*rest}\"\nmode = \"canary\"\nextracted = \"candidate\"\n[routes.canary]\npercent = 100\ncohort = \"client_ip\"\n",
     ));
     let c = client();
     get(&c, &proxy.url("/doc")).await;
     let got = get(&c, &proxy.url("/split/a")).await;
     assert_eq!(upstream_of(&got), "candidate", "allowed: on the new side");
+    // The extracted side answers 503: legacy answers instead (a canary fallback).
+    let got = get(&c, &proxy.url("/status/503")).await;
+    assert_eq!(upstream_of(&got), "legacy", "fell back");
     let mut metrics = String::new();
     for _ in 0..500 {
         metrics =
