@@ -181,6 +181,39 @@ mod tests {
         }
     }
 
+    mod property {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// The side of an arbitrary cohort key (any header value) under `percent`.
+        fn side_of(percent: f64, key: &[u8]) -> Side {
+            let mut h = HeaderMap::new();
+            h.insert("x-user", http::HeaderValue::from_bytes(key).unwrap());
+            policy(percent).side(&h, b"ip", None)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(2048))]
+
+            // Any key, any two percents: the same policy built twice (as by two proxies)
+            // agrees, and the higher percent keeps every cohort the lower one sent.
+            #[test]
+            fn any_key_is_sticky_and_only_ever_moves_forward(
+                key in prop::collection::vec(0x20u8..0x7f, 1..40),
+                a in 0.0f64..=100.0,
+                b in 0.0f64..=100.0,
+            ) {
+                let (low, high) = if a <= b { (a, b) } else { (b, a) };
+                prop_assert_eq!(side_of(low, &key), side_of(low, &key));
+                if side_of(low, &key) == Side::Extracted {
+                    prop_assert_eq!(side_of(high, &key), Side::Extracted);
+                }
+                prop_assert_eq!(side_of(0.0, &key), Side::Legacy);
+                prop_assert_eq!(side_of(100.0, &key), Side::Extracted);
+            }
+        }
+    }
+
     #[test]
     fn split_is_accurate() {
         let p = policy(10.0);
