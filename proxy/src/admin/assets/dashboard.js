@@ -220,6 +220,12 @@ function revealHighlights(root) {
   }
 }
 
+/// " · body truncated (N bytes)" when the store kept only the start of the body
+/// ([shadow] sample_body_bytes); the differences were found on the whole body.
+function cut(side) {
+  return side.body_truncated_from ? ` · body truncated (${side.body_truncated_from} bytes)` : "";
+}
+
 function renderDiff(m) {
   const diffs = (m.report.body && m.report.body.differences) || [];
   const legacyMarks = new Map(), candMarks = new Map();
@@ -233,8 +239,8 @@ function renderDiff(m) {
   return el("div", { class: "diff" },
     el("div", { class: "head", text: `${m.request.method} ${m.request.uri} · ${new Date(m.at_unix_ms).toLocaleString()}${status} · ${summary}` }),
     el("div", { class: "cols" },
-      el("div", { class: "col legacy" }, el("h4", { text: `legacy · ${m.legacy.status} · ${num(m.legacy.latency_ms, 1)} ms` }), bodyView(m.legacy.body, legacyMarks)),
-      el("div", { class: "col candidate" }, el("h4", { text: `extracted · ${m.candidate.status} · ${num(m.candidate.latency_ms, 1)} ms` }), bodyView(m.candidate.body, candMarks))));
+      el("div", { class: "col legacy" }, el("h4", { text: `legacy · ${m.legacy.status} · ${num(m.legacy.latency_ms, 1)} ms${cut(m.legacy)}` }), bodyView(m.legacy.body, legacyMarks)),
+      el("div", { class: "col candidate" }, el("h4", { text: `extracted · ${m.candidate.status} · ${num(m.candidate.latency_ms, 1)} ms${cut(m.candidate)}` }), bodyView(m.candidate.body, candMarks))));
 }
 
 async function renderDetail() {
