@@ -7,7 +7,8 @@
 # Prints req/s, p50/p99 and requests per CPU-second of the proxy process, with ratios
 # to nginx measured in the same run. Results are recorded by hand in docs/benchmarks.md.
 #
-# Knobs: ROUNDS (3), DURATION (5s), CONNS (32), FICUS_BIN (skip the build), ACCESS_LOG (on|off, default on: both
+# Knobs: ROUNDS (3), DURATION (5s), CONNS (32), FICUS_BIN (skip the build), ORIGIN_PORT, NGINX_PORT,
+# FICUS_PORT, FICUS_ADMIN (default: free ports), ACCESS_LOG (on|off, default on: both
 # proxies write an access log line per request, nginx buffered, ficus via its writer thread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,19 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
 ACCESS_LOG=${ACCESS_LOG:-on}
-ORIGIN_PORT=${ORIGIN_PORT:-18081}
-NGINX_PORT=${NGINX_PORT:-18082}
-FICUS_PORT=${FICUS_PORT:-18083}
-FICUS_ADMIN=${FICUS_ADMIN:-18084}
+# Free loopback ports chosen by the kernel (nginx cannot take an inherited socket, so the
+# port is released and bound again a moment later: two runs at once no longer collide on
+# fixed numbers, though another process could still take a port in between).
+read -r P1 P2 P3 P4 < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))')
+ORIGIN_PORT=${ORIGIN_PORT:-$P1}
+NGINX_PORT=${NGINX_PORT:-$P2}
+FICUS_PORT=${FICUS_PORT:-$P3}
+FICUS_ADMIN=${FICUS_ADMIN:-$P4}
 
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 if ! need wrk || ! need nginx; then
