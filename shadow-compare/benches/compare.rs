@@ -1,7 +1,8 @@
 //! Comparison throughput on 1 KiB, 100 KiB and 1 MiB JSON pairs, generated deterministically.
 //!
 //! `equal`: the candidate has every object's keys in reverse order and different whitespace,
-//! so the byte-identical shortcut never fires. `differing`: the same, plus every 50th score
+//! so the byte-identical shortcut never fires. `equal_same_order`: keys in the same order,
+//! different whitespace (two serializers of one structure). `differing`: the same, plus every 50th score
 //! changed. `keyed`: the items array matched by `id`, candidate in reverse order.
 //! Throughput counts the bytes of the legacy document only (the comparator parses both, so
 //! bytes processed are about twice that).
@@ -74,6 +75,30 @@ fn write_reversed(value: &Value, out: &mut String) {
     }
 }
 
+/// Serialise in the original key order with a space after separators (a second
+/// serializer of the same structure: never byte-identical, keys in the same order).
+fn spaced(value: &Value) -> Vec<u8> {
+    let mut text = String::new();
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in value.to_string().chars() {
+        text.push(c);
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if c == ',' || c == ':' {
+            text.push(' ');
+        }
+    }
+    text.into_bytes()
+}
+
 fn reversed(value: &Value) -> Vec<u8> {
     let mut out = String::new();
     write_reversed(value, &mut out);
@@ -98,6 +123,7 @@ fn bench(c: &mut Criterion) {
         let items = document(target);
         let legacy = wrap(items.clone()).to_string().into_bytes();
         let equal = reversed(&wrap(items.clone()));
+        let same_order = spaced(&wrap(items.clone()));
         let mut changed = items.clone();
         for (i, it) in changed.iter_mut().enumerate() {
             if i % 50 == 0 {
@@ -116,6 +142,13 @@ fn bench(c: &mut Criterion) {
                 .is_equal()
         );
         assert!(
+            plain
+                .compare_json(&legacy, &same_order)
+                .expect("parses")
+                .is_equal()
+        );
+        assert_ne!(legacy, same_order);
+        assert!(
             !plain
                 .compare_json(&legacy, &differing)
                 .expect("parses")
@@ -132,6 +165,11 @@ fn bench(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("equal", label), &equal, |b, candidate| {
             b.iter(|| plain.compare_json(black_box(&legacy), black_box(candidate)))
         });
+        group.bench_with_input(
+            BenchmarkId::new("equal_same_order", label),
+            &same_order,
+            |b, candidate| b.iter(|| plain.compare_json(black_box(&legacy), black_box(candidate))),
+        );
         group.bench_with_input(
             BenchmarkId::new("differing", label),
             &differing,

@@ -6,12 +6,14 @@
 //! which produces every reported difference. So this module never reports anything and
 //! must never be more lenient than `diff`. It mirrors `diff`'s rules: ignored pointers,
 //! ordered / unordered / keyed arrays, numeric equality with tolerance, object members in
-//! any order. Numbers compare by text first and are parsed (by serde_json, as the tree
+//! any order (with no rules in force, objects whose keys come in the same order are compared
+//! member by member first, without indexing keys). Numbers compare by text first and are parsed (by serde_json, as the tree
 //! does) only when the texts differ; strings compare raw and are decoded only when one
 //! side has escapes.
 //!
 //! It gives up (answers `false`) on what it cannot decide cheaply and exactly: invalid
-//! JSON (the tokenizer is at least as strict as serde_json), duplicate object keys,
+//! JSON (the tokenizer is at least as strict as serde_json), duplicate object keys (unless
+//! both objects have the same member sequence, where "last wins" makes them equal),
 //! unordered arrays when a number tolerance is set or a document has integers of 16+
 //! digits (numeric equality is then not transitive, so a matching found here might not be
 //! the one `diff` finds), unordered or keyed arrays whose elements are ignored or whose
@@ -323,6 +325,9 @@ impl<'a> Walk<'_, 'a> {
                 if n != m {
                     return false;
                 }
+                if let Some(equal) = self.objects_lockstep(i, j, n) {
+                    return equal;
+                }
                 if m as usize > SMALL_OBJECT {
                     return self.objects_sorted(i, n, j, m, &[]);
                 }
@@ -335,6 +340,41 @@ impl<'a> Walk<'_, 'a> {
             }
             _ => false,
         }
+    }
+
+    /// Objects of `n` members each whose keys come in the same order (what two serializers
+    /// of one structure usually produce), no rules: compared member by member, without
+    /// indexing the candidate's keys. `None` as soon as a key differs or is escaped (the
+    /// caller then matches keys). Sound with duplicate keys too: equal member sequences
+    /// make equal objects under "last duplicate wins".
+    fn objects_lockstep(&mut self, i: usize, j: usize, n: u32) -> Option<bool> {
+        let (mut x, mut y) = (i + 1, j + 1);
+        for _ in 0..n {
+            let (
+                Some(Token::String {
+                    start: s1,
+                    end: e1,
+                    escaped: false,
+                }),
+                Some(Token::String {
+                    start: s2,
+                    end: e2,
+                    escaped: false,
+                }),
+            ) = (self.a.token(x), self.b.token(y))
+            else {
+                return None;
+            };
+            if !bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)) {
+                return None;
+            }
+            if !self.eq_plain(x + 1, y + 1) {
+                return Some(false);
+            }
+            x = skip(&self.a, x + 1);
+            y = skip(&self.b, y + 1);
+        }
+        Some(true)
     }
 
     /// Objects of `n` members each, the candidate's at `base`, no rules: every legacy key
