@@ -420,3 +420,37 @@ fn json_content_types() {
         assert_eq!(shadow_compare::is_json_content_type(ct), json, "{ct}");
     }
 }
+
+#[test]
+fn integers_equal_their_float_spellings_exactly() {
+    // Found by the property test: without correctly rounded float parsing,
+    // 1945422047887759.0 parsed one ULP off and was reported as changed.
+    for candidate in [
+        "[1945422047887759.0]",
+        "[1945422047887759e0]",
+        "[1.945422047887759e15]",
+        "[9007199254740991.0]",
+    ] {
+        let legacy = if candidate.starts_with("[9") {
+            "[9007199254740991]"
+        } else {
+            "[1945422047887759]"
+        };
+        let report = Comparator::default()
+            .compare_json(legacy.as_bytes(), candidate.as_bytes())
+            .unwrap();
+        assert!(report.is_equal(), "{legacy} vs {candidate}: {report:?}");
+        // And through the tree diff (a second difference forces it past the fast path).
+        let legacy = format!(r#"{{"n":{legacy},"a":1}}"#);
+        let candidate = format!(r#"{{"n":{candidate},"a":2}}"#);
+        let report = Comparator::default()
+            .compare_json(legacy.as_bytes(), candidate.as_bytes())
+            .unwrap();
+        let pointers: Vec<&str> = report
+            .differences()
+            .iter()
+            .map(|d| d.pointer.as_str())
+            .collect();
+        assert_eq!(pointers, ["/a"], "{report:?}");
+    }
+}
