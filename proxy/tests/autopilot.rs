@@ -159,6 +159,25 @@ impl Pilot {
     }
 }
 
+/// One step: traffic, a full window, a tick; returns the decisions applied.
+async fn step(p: &mut Pilot, requests: u64) -> Value {
+    p.traffic(requests).await;
+    p.settle(20).await;
+    p.tick(INTERVAL).await["applied"].clone()
+}
+
+/// Traffic after a fault: the decisions applied once the window has filled, or after one
+/// more second on the autopilot's clock (less than one interval).
+async fn within_one_interval(p: &mut Pilot, requests: u64) -> Value {
+    p.traffic(requests).await;
+    let t = p.settle(20).await;
+    if t["applied"].as_array().unwrap().is_empty() {
+        p.tick(1).await["applied"].clone()
+    } else {
+        t["applied"].clone()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_candidate_is_walked_to_extracted() {
     let legacy = TestUpstream::start("legacy").await;
@@ -209,21 +228,12 @@ async fn wrong_data_at_step_25_rolls_back_within_one_interval() {
     let new = TestUpstream::start("new").await;
     let mut p = Pilot::start(routes(&legacy, &new));
     p.open().await;
-    p.traffic(30).await;
-    p.settle(20).await;
-    p.tick(INTERVAL).await;
+    step(&mut p, 30).await;
     assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
 
     // The candidate starts answering wrong data.
     new.set(Behaviour::Broken);
-    p.traffic(40).await;
-    let t = p.settle(20).await;
-    // Less than one interval has passed on the autopilot's clock.
-    let applied = if t["applied"].as_array().unwrap().is_empty() {
-        p.tick(1).await["applied"].clone()
-    } else {
-        t["applied"].clone()
-    };
+    let applied = within_one_interval(&mut p, 40).await;
     assert_eq!(applied[0]["to"]["mode"], "legacy", "{applied}");
     let reason = applied[0]["reason"].as_str().unwrap();
     assert!(reason.contains("gate breached: mismatch rate"), "{reason}");
@@ -267,19 +277,11 @@ async fn failures_hidden_by_the_fallback_still_roll_back() {
         .replace("max_mismatch_rate = 0.01", "max_mismatch_rate = 1.0");
     let mut p = Pilot::start(text);
     p.open().await;
-    p.traffic(30).await;
-    p.settle(20).await;
-    p.tick(INTERVAL).await;
+    step(&mut p, 30).await;
     assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
 
     new.set(Behaviour::Unavailable);
-    p.traffic(40).await;
-    let t = p.settle(20).await;
-    let applied = if t["applied"].as_array().unwrap().is_empty() {
-        p.tick(1).await["applied"].clone()
-    } else {
-        t["applied"].clone()
-    };
+    let applied = within_one_interval(&mut p, 40).await;
     assert_eq!(applied[0]["to"]["mode"], "legacy", "{applied}");
     let reason = applied[0]["reason"].as_str().unwrap();
     assert!(reason.contains("gate breached: error rate"), "{reason}");
@@ -292,33 +294,18 @@ async fn manual_commands_pause_the_autopilot() {
     let mut p = Pilot::start(routes(&legacy, &new));
     p.open().await;
     let admin = format!("http://{}", p.proxy.admin);
-    let out = std::process::Command::new(ficus_bin())
-        .args(["route", "pause", "doc", "--admin", &admin])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert!(cli(&["route", "pause", "doc", "--admin", &admin]).0);
     p.traffic(30).await;
     let t = p.tick(INTERVAL).await;
     assert!(t["applied"].as_array().unwrap().is_empty(), "{t}");
     assert_eq!(t["routes"]["doc"]["state"], "paused");
     assert_eq!(p.mode().await.0, "shadow");
-    let out = std::process::Command::new(ficus_bin())
-        .args(["route", "resume", "doc", "--admin", &admin])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    assert!(cli(&["route", "resume", "doc", "--admin", &admin]).0);
     p.open().await;
     p.traffic(30).await;
     p.settle(20).await;
     let t = p.tick(INTERVAL).await;
     assert_eq!(t["applied"][0]["to"]["mode"], "canary", "{t}");
-}
-
-/// One step: traffic, a full window, a tick; returns the decisions applied.
-async fn step(p: &mut Pilot, requests: u64) -> Value {
-    p.traffic(requests).await;
-    p.settle(20).await;
-    p.tick(INTERVAL).await["applied"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,13 +320,7 @@ async fn on_breach_previous_rolls_back_one_step_not_to_legacy() {
     assert_eq!(p.mode().await, ("canary".into(), Some(50.0)));
 
     new.set(Behaviour::Broken);
-    p.traffic(40).await;
-    let t = p.settle(20).await;
-    let applied = if t["applied"].as_array().unwrap().is_empty() {
-        p.tick(1).await["applied"].clone()
-    } else {
-        t["applied"].clone()
-    };
+    let applied = within_one_interval(&mut p, 40).await;
     assert_eq!(
         applied[0]["to"],
         serde_json::json!({"mode": "canary", "percent": 25.0}),
@@ -420,25 +401,12 @@ async fn autopilot_position_and_pause_survive_a_restart() {
     assert_eq!(events["events"][0]["reason"], "hold over the restart");
 }
 
-/// `actor` of the `ficus route` commands below.
-const ACTOR: &str = "cli:tester@testhost";
+use crate::support::CLI_ACTOR as ACTOR;
 
-/// Runs `ficus ARGS` as user "tester" on host "testhost"; success and stdout + stderr.
+/// [`ficus_cli`] with stdout and stderr together.
 fn cli(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(ficus_bin())
-        .args(args)
-        .env("USER", "tester")
-        .env("HOSTNAME", "testhost")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let (ok, out, err) = ficus_cli(args);
+    (ok, out + &err)
 }
 
 async fn events(p: &Pilot) -> Vec<Value> {

@@ -1,7 +1,6 @@
 //! `ficus route set|pause|resume|rollback` against a running proxy, the state file that
 //! records decisions (and survives restarts), and `set --write` editing routes.toml.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
@@ -14,22 +13,7 @@ fn routes(legacy: &TestUpstream, new: &TestUpstream) -> String {
     )
 }
 
-/// The audit log's `actor` of the commands below (`cli:$USER@$HOSTNAME`).
-const ACTOR: &str = "cli:tester@testhost";
-
-fn ficus(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(ficus_bin())
-        .args(args)
-        .env("USER", "tester")
-        .env("HOSTNAME", "testhost")
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{CLI_ACTOR as ACTOR, ficus_cli as ficus};
 
 async fn answered_by(c: &TestClient, proxy: &TestProxy) -> String {
     upstream_of(&get(c, &proxy.url("/feed/x")).await)

@@ -330,6 +330,24 @@ pub fn ficus_bin() -> &'static str {
     env!("CARGO_BIN_EXE_ficus")
 }
 
+/// The audit log's `actor` of commands run by [`ficus_cli`] (`cli:$USER@$HOSTNAME`).
+pub const CLI_ACTOR: &str = "cli:tester@testhost";
+
+/// Runs `ficus ARGS` as user "tester" on host "testhost": success, stdout, stderr.
+pub fn ficus_cli(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(ficus_bin())
+        .args(args)
+        .env("USER", "tester")
+        .env("HOSTNAME", "testhost")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// Routes file text with `legacy` and optional extra upstreams, listening on port 0.
 pub fn routes_toml(upstreams: &[(&str, &TestUpstream)], routes: &str) -> String {
     let mut s = String::from(
