@@ -9,7 +9,9 @@
 #
 # Knobs: ROUNDS (3), DURATION (5s), CONNS (32), FICUS_BIN (skip the build), ORIGIN_PORT, NGINX_PORT,
 # FICUS_PORT, FICUS_ADMIN (default: free ports), ACCESS_LOG (on|off, default on: both
-# proxies write an access log line per request, nginx buffered, ficus via its writer thread).
+# proxies write an access log line per request, nginx buffered, ficus via its writer thread),
+# FICUS_BASE (a second ficus binary, e.g. the previous commit's, measured as target "base"
+# in the same interleaved rounds: an A/B comparison on equal terms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +22,9 @@ ACCESS_LOG=${ACCESS_LOG:-on}
 # Free loopback ports chosen by the kernel (nginx cannot take an inherited socket, so the
 # port is released and bound again a moment later: two runs at once no longer collide on
 # fixed numbers, though another process could still take a port in between).
-read -r P1 P2 P3 P4 < <(python3 -c '
+read -r P1 P2 P3 P4 P5 P6 < <(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
@@ -30,6 +32,10 @@ ORIGIN_PORT=${ORIGIN_PORT:-$P1}
 NGINX_PORT=${NGINX_PORT:-$P2}
 FICUS_PORT=${FICUS_PORT:-$P3}
 FICUS_ADMIN=${FICUS_ADMIN:-$P4}
+BASE_PORT=$P5
+BASE_ADMIN=$P6
+TARGETS="direct nginx ficus"
+[ -n "${FICUS_BASE:-}" ] && TARGETS="$TARGETS base"
 
 need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 if ! need wrk || ! need nginx; then
@@ -123,10 +129,18 @@ TOML
 "$NGINX" -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
 "$FICUS" run --config "$WORK/routes.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
   > "$WORK/logs/ficus.log" 2>&1 & FICUS_PID=$!; PIDS+=($FICUS_PID)
+if [ -n "${FICUS_BASE:-}" ]; then
+  sed -e "s/127.0.0.1:$FICUS_PORT/127.0.0.1:$BASE_PORT/" -e "s/127.0.0.1:$FICUS_ADMIN/127.0.0.1:$BASE_ADMIN/" \
+    "$WORK/routes.toml" > "$WORK/base.toml"
+  "$FICUS_BASE" run --config "$WORK/base.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
+    > "$WORK/logs/base.log" 2>&1 & BASE_PID=$!; PIDS+=($BASE_PID)
+fi
 
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
-wait_port "$ORIGIN_PORT"; wait_port "$NGINX_PORT"; wait_port "$FICUS_PORT"
-for p in "$ORIGIN_PORT" "$NGINX_PORT" "$FICUS_PORT"; do
+PORTS="$ORIGIN_PORT $NGINX_PORT $FICUS_PORT"
+[ -n "${FICUS_BASE:-}" ] && PORTS="$PORTS $BASE_PORT"
+for p in $PORTS; do wait_port "$p"; done
+for p in $PORTS; do
   for b in small large; do curl -sf "http://127.0.0.1:$p/$b" -o /dev/null || { echo "warm-up failed on $p/$b" >&2; exit 1; }; done
 done
 
@@ -140,11 +154,12 @@ RESULTS="$WORK/results.tsv"
 echo -e "round\ttarget\tbody\trps\tp50_ms\tp99_ms\trequests\tcpu_s" > "$RESULTS"
 for round in $(seq 1 "$ROUNDS"); do
   for body in small large; do
-    for target in direct nginx ficus; do
+    for target in $TARGETS; do
       case $target in
         direct) port=$ORIGIN_PORT; pids=$(origin_pids) ;;
         nginx) port=$NGINX_PORT; pids=$(nginx_proxy_pids) ;;
         ficus) port=$FICUS_PORT; pids=$FICUS_PID ;;
+        base) port=$BASE_PORT; pids=$BASE_PID ;;
       esac
       # shellcheck disable=SC2086
       t0=$(ticks $pids)
@@ -181,8 +196,10 @@ print(f"bodies: small={small} B, large={large} B; 'req/CPU-s' = requests / CPU s
 print(f"{'body':6} {'target':7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'req/CPU-s':>10} {'vs nginx (req/CPU-s)':>21} {'p99 vs nginx':>13}")
 for body in ("small", "large"):
     agg = {}
-    for target in ("direct", "nginx", "ficus"):
+    for target in ("direct", "nginx", "ficus", "base"):
         rs = [r for r in rows if r["target"] == target and r["body"] == body]
+        if not rs:
+            continue
         reqs = sum(int(r["requests"]) for r in rs); cpu = sum(float(r["cpu_s"]) for r in rs)
         agg[target] = dict(rps=st.median(float(r["rps"]) for r in rs), p50=st.median(float(r["p50_ms"]) for r in rs),
                            p99=st.median(float(r["p99_ms"]) for r in rs), per_cpu=reqs / cpu if cpu else float("nan"))

@@ -282,3 +282,119 @@ async fn bad_requests_get_4xx_not_a_crash() {
     assert!(all.is_empty() || all.starts_with("HTTP/1.1 400"), "{all}");
     assert_eq!(get(&client(), &proxy.url("/still-up")).await.status, 200);
 }
+
+/// The upstream connection a response came on (the test upstream names it in its JSON).
+fn upstream_conn(got: &Got) -> u64 {
+    got.json()["conn"]
+        .as_u64()
+        .expect("a default upstream answer")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_connections_return_to_the_pool_only_after_a_whole_response() {
+    let legacy = TestUpstream::start("legacy").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes_toml(&[("legacy", &legacy)], "")).unwrap();
+    // One worker: every request uses the same thread's pool.
+    let proxy = TestProxy::spawn(&config, &["--threads", "1"]);
+    let c = client();
+    let first = upstream_conn(&get(&c, &proxy.url("/x")).await);
+
+    // A chunked response (its end is only known from the last chunk), a HEAD (no body at
+    // all) and a fixed-length one: the connection is reused after each.
+    let got = get(&c, &proxy.url("/trailers")).await;
+    assert_eq!(&got.body[..], b"body");
+    let head = send(
+        &c,
+        Request::head(proxy.url("/x"))
+            .body(Full::default())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(head.status, 200);
+    assert_eq!(get(&c, &proxy.url("/big/100000")).await.body.len(), 100_000);
+    assert_eq!(upstream_conn(&get(&c, &proxy.url("/x")).await), first);
+    let peers: Vec<u16> = legacy.seen().iter().map(|s| s.peer.port()).collect();
+    assert!(
+        peers.iter().all(|&p| u64::from(p) == first),
+        "one upstream connection for sequential requests: {peers:?}"
+    );
+
+    // A client that leaves in the middle of a body: that connection is never reused (the
+    // rest of its body would be read as the next response).
+    let resp = c
+        .request(
+            Request::get(proxy.url("/big/200000000"))
+                .body(Full::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    body.frame().await.unwrap().unwrap();
+    drop(body);
+    let abandoned = legacy.seen().last().unwrap().peer.port();
+    assert_eq!(
+        u64::from(abandoned),
+        first,
+        "the pooled connection was used"
+    );
+    let after = get(&c, &proxy.url("/x")).await;
+    assert_eq!(after.status, 200);
+    assert_ne!(upstream_conn(&after), first);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pooled_connection_the_upstream_closed_is_replaced_without_an_error() {
+    // An upstream that answers one request per connection with keep-alive framing, then
+    // closes the connection while the proxy holds it idle.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (closed_tx, mut closed) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut stream, peer)) = listener.accept().await {
+            let closed_tx = closed_tx.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = format!("{{\"conn\": {}}}", peer.port());
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(resp.as_bytes()).await.unwrap();
+                stream.shutdown().await.unwrap();
+                drop(stream);
+                let _ = closed_tx.send(peer.port());
+            });
+        }
+    });
+    let routes = format!(
+        "legacy = \"legacy\"\n\n[listen]\nproxy = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\n[upstreams.legacy]\nurl = \"http://{addr}\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("routes.toml");
+    std::fs::write(&config, routes).unwrap();
+    let proxy = TestProxy::spawn(&config, &["--threads", "1"]);
+    let c = client();
+    for round in 0..5 {
+        let got = get(&c, &proxy.url("/x")).await;
+        assert_eq!(got.status, 200, "round {round}: {:?}", got.body);
+        let conn = upstream_conn(&got);
+        // The upstream has closed that connection before the next request is sent.
+        assert_eq!(u64::from(closed.recv().await.unwrap()), conn);
+    }
+    let m = String::from_utf8(get(&c, &proxy.admin_url("/metrics")).await.body.to_vec()).unwrap();
+    for kind in ["connect", "connect_timeout", "protocol", "timeout"] {
+        let name = format!(r#"ficus_upstream_errors_total{{kind="{kind}",upstream="legacy"}}"#);
+        assert_eq!(counter(&m, &name), 0.0, "{m}");
+    }
+}

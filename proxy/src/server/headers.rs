@@ -74,12 +74,21 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and `Connection: upgrade` survive.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // Fast path: one pass over the (few) header names instead of a hash lookup per rule.
-    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+    // One pass over the (few) header names records which hop-by-hop headers are present,
+    // so only those cost a hash lookup (an upstream's response usually has just
+    // `Connection: keep-alive`).
+    let present = headers.keys().fold(0u8, |bits, name| bits | hop_bit(name));
+    if present == 0 && !keep_upgrade {
         return;
     }
-    if headers.contains_key(header::CONNECTION) {
-        // `keep-alive` and `close` (the usual values) name nothing else to remove.
+    // `keep-alive` and `close` (the usual values, alone) name nothing else to remove.
+    let names_others = |headers: &HeaderMap| {
+        headers.get_all(header::CONNECTION).iter().any(|v| {
+            let v = v.as_bytes();
+            !(v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close"))
+        })
+    };
+    if present & hop::CONNECTION != 0 && names_others(headers) {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -94,28 +103,74 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
                 headers.remove(&name);
             }
         }
+    }
+    if present & hop::CONNECTION != 0 {
         headers.remove(header::CONNECTION);
     }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(header::PROXY_AUTHENTICATE);
-    headers.remove(header::PROXY_AUTHORIZATION);
-    headers.remove(header::TRANSFER_ENCODING);
-    if let Some(te) = headers.get(header::TE) {
-        let only_trailers = te.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        });
-        if only_trailers {
-            headers.insert(header::TE, HeaderValue::from_static("trailers"));
-        } else {
-            headers.remove(header::TE);
+    let removals: [(u8, &HeaderName); 5] = [
+        (hop::KEEP_ALIVE, &KEEP_ALIVE),
+        (hop::PROXY_CONNECTION, &PROXY_CONNECTION),
+        (hop::PROXY_AUTHENTICATE, &header::PROXY_AUTHENTICATE),
+        (hop::PROXY_AUTHORIZATION, &header::PROXY_AUTHORIZATION),
+        (hop::TRANSFER_ENCODING, &header::TRANSFER_ENCODING),
+    ];
+    for (bit, name) in removals {
+        if present & bit != 0 {
+            headers.remove(name);
+        }
+    }
+    if present & hop::TE != 0 {
+        if let Some(te) = headers.get(header::TE) {
+            let only_trailers = te.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            });
+            if only_trailers {
+                headers.insert(header::TE, HeaderValue::from_static("trailers"));
+            } else {
+                headers.remove(header::TE);
+            }
         }
     }
     if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if present & hop::UPGRADE != 0 {
         headers.remove(header::UPGRADE);
+    }
+}
+
+/// Bits of [`hop_bit`]: which hop-by-hop headers a map has.
+mod hop {
+    pub const CONNECTION: u8 = 1;
+    pub const KEEP_ALIVE: u8 = 1 << 1;
+    pub const PROXY_CONNECTION: u8 = 1 << 2;
+    pub const PROXY_AUTHENTICATE: u8 = 1 << 3;
+    pub const PROXY_AUTHORIZATION: u8 = 1 << 4;
+    pub const TRANSFER_ENCODING: u8 = 1 << 5;
+    pub const TE: u8 = 1 << 6;
+    pub const UPGRADE: u8 = 1 << 7;
+}
+
+/// The [`hop`] bit of a hop-by-hop header name; 0 for any other name.
+fn hop_bit(name: &HeaderName) -> u8 {
+    if name == header::CONNECTION {
+        hop::CONNECTION
+    } else if name == KEEP_ALIVE {
+        hop::KEEP_ALIVE
+    } else if name == PROXY_CONNECTION {
+        hop::PROXY_CONNECTION
+    } else if name == header::PROXY_AUTHENTICATE {
+        hop::PROXY_AUTHENTICATE
+    } else if name == header::PROXY_AUTHORIZATION {
+        hop::PROXY_AUTHORIZATION
+    } else if name == header::TRANSFER_ENCODING {
+        hop::TRANSFER_ENCODING
+    } else if name == header::TE {
+        hop::TE
+    } else if name == header::UPGRADE {
+        hop::UPGRADE
+    } else {
+        0
     }
 }
 
@@ -126,14 +181,7 @@ pub fn needs_cleaning(name: &HeaderName) -> bool {
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == header::CONNECTION
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-        || name == header::PROXY_AUTHENTICATE
-        || name == header::PROXY_AUTHORIZATION
-        || name == header::TRANSFER_ENCODING
-        || name == header::TE
-        || name == header::UPGRADE
+    hop_bit(name) != 0
 }
 
 /// Headers a client cannot make Ficus drop by naming them in `Connection`.
@@ -259,6 +307,27 @@ mod tests {
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, vec!["trailer", "x-end-to-end"]);
+    }
+
+    #[test]
+    fn the_usual_connection_values_alone_are_removed_and_nothing_else() {
+        for value in ["keep-alive", "Keep-Alive", "close", "CLOSE"] {
+            let mut h = map(&[
+                ("connection", value),
+                ("keep-alive", "timeout=5"),
+                ("content-length", "2"),
+                ("x-end-to-end", "yes"),
+            ]);
+            strip_hop_by_hop(&mut h, false);
+            let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+            left.sort_unstable();
+            assert_eq!(left, vec!["content-length", "x-end-to-end"], "{value}");
+        }
+        // Nothing hop-by-hop: the map is untouched.
+        let mut h = map(&[("content-type", "text/plain"), ("x-a", "1")]);
+        let before = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(h, before);
     }
 
     #[test]
