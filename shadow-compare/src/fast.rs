@@ -166,6 +166,35 @@ impl<'a> Member<'a> {
     }
 }
 
+/// Whether no two members have the same (decoded) key. A member matching by key finds *a*
+/// member with that key; with duplicate keys ("last wins", as serde_json and the tree have
+/// it) a matching of equal pairs can still pair the wrong occurrences, so objects with
+/// duplicates are left to the tree (unless the member sequences are the same, see
+/// [`Walk::objects_lockstep`]).
+fn distinct_keys(members: &[Member<'_>]) -> bool {
+    let escaped = members.iter().any(|m| m.escaped);
+    if members.len() <= 16 && !escaped {
+        return members
+            .iter()
+            .enumerate()
+            .all(|(k, x)| members[k + 1..].iter().all(|y| !bytes_eq(x.key, y.key)));
+    }
+    let mut keys = Vec::with_capacity(members.len());
+    for m in members {
+        if m.escaped {
+            let mut buf = Vec::new();
+            if tape::decode(m.key, true, &mut buf).is_none() {
+                return false;
+            }
+            keys.push(Cow::Owned(buf));
+        } else {
+            keys.push(Cow::Borrowed(m.key));
+        }
+    }
+    keys.sort_unstable();
+    keys.windows(2).all(|w| w[0] != w[1])
+}
+
 struct Walk<'r, 'a> {
     matcher: &'r Matcher,
     numbers: NumberTolerance,
@@ -334,7 +363,7 @@ impl<'a> Walk<'_, 'a> {
                 let Some(base) = self.push_members(j, m) else {
                     return false;
                 };
-                let equal = self.objects_plain(i, n, base);
+                let equal = distinct_keys(&self.members[base..]) && self.objects_plain(i, n, base);
                 self.members.truncate(base);
                 equal
             }
@@ -496,7 +525,8 @@ impl<'a> Walk<'_, 'a> {
         let Some(base) = self.push_members(j, m) else {
             return false;
         };
-        let equal = self.objects_small(i, n, base, m as usize, states);
+        let equal = distinct_keys(&self.members[base..])
+            && self.objects_small(i, n, base, m as usize, states);
         self.members.truncate(base);
         equal
     }

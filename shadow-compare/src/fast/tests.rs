@@ -77,9 +77,38 @@ fn differences_and_undecidable_cases_are_not() {
             r#"[{"id":[1]}]"#,
             r#"[{"id":[1]}]"#,
         ),
+        // Duplicate keys, last one wins: K is 2 in legacy and 1 in the candidate, although
+        // every member has an equal partner (found by the neighbour hints, then by a scan).
+        ("", r#"{"z":0,"K":1,"K":2}"#, r#"{"K":2,"K":1,"z":0}"#),
+        ("", r#"{"K":1,"z":0,"K":2}"#, r#"{"z":0,"K":2,"K":1}"#),
+        (
+            r#"ignore = ["/t"]"#,
+            r#"{"z":0,"K":1,"K":2}"#,
+            r#"{"K":2,"K":1,"z":0}"#,
+        ),
     ];
     for (rules, a, b) in cases {
         assert!(!fast(rules, a, b), "{rules}: {a} vs {b}");
+    }
+}
+
+#[test]
+fn duplicate_keys_follow_the_tree() {
+    // The same member sequence: equal under "last wins" whatever the duplicates.
+    assert!(fast("", r#"{"K":1,"K":2}"#, r#"{ "K" : 1, "K" : 2 }"#));
+    // In another order the fast path leaves them to the tree, which decides by the last
+    // occurrence: different (K 2 vs 1), then equal (K 2 vs 2).
+    let r = rules("");
+    for (a, b, equal) in [
+        (r#"{"z":0,"K":1,"K":2}"#, r#"{"K":2,"K":1,"z":0}"#, false),
+        (r#"{"z":0,"K":1,"K":2}"#, r#"{"K":1,"K":2,"z":0}"#, true),
+    ] {
+        assert!(!proven_equal(a.as_bytes(), b.as_bytes(), &r), "{a} vs {b}");
+        assert_eq!(
+            tree_equal(a.as_bytes(), b.as_bytes(), &r),
+            equal,
+            "{a} vs {b}"
+        );
     }
 }
 
