@@ -67,7 +67,7 @@ pub struct Limits {
     pub max_uri_bytes: usize,
     pub max_body: Option<u64>,
     pub header_read_timeout: Duration,
-    /// hyper's header timer: bounds an idle keep-alive connection (see guard.rs).
+    /// Bounds an idle keep-alive connection (`guard::idle_watch`).
     pub idle_timeout: Duration,
     pub body_read_timeout: Duration,
     pub max_connections: usize,

@@ -398,3 +398,51 @@ async fn a_pooled_connection_the_upstream_closed_is_replaced_without_an_error() 
         assert_eq!(counter(&m, &name), 0.0, "{m}");
     }
 }
+
+/// Reads one response (head and a `content-length` body) from a raw connection.
+async fn read_response(s: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed mid-response: {text}");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed_and_busy_ones_are_not() {
+    let legacy = TestUpstream::start("legacy").await;
+    let proxy = TestProxy::start(&routes_toml(
+        &[("legacy", &legacy)],
+        "[limits]\nidle_timeout_ms = 300\nheader_read_timeout_ms = 200\n",
+    ));
+    let mut s = tokio::net::TcpStream::connect(proxy.proxy).await.unwrap();
+    // Requests that take longer than the idle timeout are not idle time.
+    for _ in 0..2 {
+        s.write_all(b"GET /slow/700 HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let got = read_response(&mut s).await;
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    }
+    // Then nothing: the proxy closes the connection (EOF, no bytes).
+    let mut rest = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(30), s.read_to_end(&mut rest)).await;
+    assert!(matches!(read, Ok(Ok(0))), "{read:?} {rest:?}");
+}

@@ -10,8 +10,8 @@
 //!   ([`ConnGuard::next_request`]).
 //! - **Slow heads** (slowloris): a request head that has begun but is not complete within
 //!   `limits.header_read_timeout_ms` of its first byte is answered 408 and the connection
-//!   closed. hyper's own header timer (set to `limits.idle_timeout_ms`) closes silently and
-//!   stays as the bound on an idle keep-alive connection.
+//!   closed. An idle keep-alive connection (no request in progress) is closed after
+//!   `limits.idle_timeout_ms` by [`idle_watch`], one timer per connection.
 //!
 //! The guard never changes, delays or buffers a byte in either direction (a partial head
 //! is copied, not held back). When it cannot follow the framing (a head hyper will refuse
@@ -133,6 +133,38 @@ impl ConnGuard {
 
     fn idle(&self) -> bool {
         self.in_flight.load(Ordering::Relaxed) == 0
+    }
+}
+
+/// Checks of an idle connection per `idle_timeout` (see [`idle_watch`]).
+const IDLE_CHECKS: u32 = 8;
+
+/// Completes once the connection has had no request in progress, and no new one, for at
+/// least `timeout` (at most `timeout` × 1.25): the bound on an idle keep-alive connection.
+///
+/// One timer per connection, re-armed every `timeout / 8`, instead of hyper's header-read
+/// timer, which allocated and registered a timer for every request. A check counts as
+/// quiet when nothing is in flight and no request started since the previous check; nine
+/// quiet checks in a row close the connection, so the idle time is above eight periods.
+pub async fn idle_watch(conn: Arc<ConnGuard>, timeout: Duration) {
+    let period = (timeout / IDLE_CHECKS).max(Duration::from_millis(1));
+    let sleep = tokio::time::sleep(period);
+    tokio::pin!(sleep);
+    let mut seen = conn.requests.load(Ordering::Relaxed);
+    let mut quiet = 0;
+    loop {
+        sleep.as_mut().await;
+        let requests = conn.requests.load(Ordering::Relaxed);
+        if conn.idle() && requests == seen {
+            quiet += 1;
+            if quiet > IDLE_CHECKS {
+                return;
+            }
+        } else {
+            quiet = 0;
+            seen = requests;
+        }
+        sleep.as_mut().reset(tokio::time::Instant::now() + period);
     }
 }
 

@@ -153,29 +153,31 @@ impl Drop for ConnectionGauge {
     }
 }
 
-/// The two protocol builders of a worker, configured once.
+/// The two protocol builders of a worker, configured once, and the HTTP/1 idle bound.
 struct Builders {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
+    idle_timeout: std::time::Duration,
 }
 
 impl Builders {
     fn new(limits: &crate::limits::Limits) -> Self {
         let mut h1 = http1::Builder::new();
-        h1.timer(TokioTimer::new())
-            .keep_alive(true)
-            // Over either limit hyper answers 431 and closes. hyper's header timer runs
-            // from the end of the previous response and closes silently: it bounds idle
-            // keep-alive connections; a slow head is answered 408 by guard.rs first.
+        h1.keep_alive(true)
+            // Over either limit hyper answers 431 and closes.
             .max_headers(limits.max_headers)
             .max_header_size(limits.max_header_bytes)
-            .header_read_timeout(limits.idle_timeout);
+            // No header timer in hyper (it armed one per request): a slow head is answered
+            // 408 by guard.rs, an idle keep-alive connection is closed by
+            // guard::idle_watch.
+            .header_read_timeout(None);
         let mut h2 = http2::Builder::new(TokioExecutor::new());
         h2.timer(TokioTimer::new())
             .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
         Builders {
             http1: h1,
             http2: h2,
+            idle_timeout: limits.idle_timeout,
         }
     }
 }
@@ -236,8 +238,10 @@ where
     }
 }
 
-/// Drives `conn` to completion, asking it to shut down when the process reaches CloseIdle.
-async fn drive<C, T, E>(conn: C, shared: &Shared, peer: SocketAddr)
+/// Drives `conn` to completion, asking it to shut down when the process reaches CloseIdle
+/// or when `idle` completes (an HTTP/1 connection idle for too long; a graceful shutdown
+/// closes it at once, or after the request that has just begun).
+async fn drive<C, T, E>(conn: C, shared: &Shared, peer: SocketAddr, idle: impl Future<Output = ()>)
 where
     C: Graceful<Output = Result<T, E>>,
     E: std::fmt::Display,
@@ -251,6 +255,11 @@ where
             }
         }
         _ = state::reached(&mut phase, Phase::CloseIdle) => {
+            conn.as_mut().shutdown();
+            let _ = conn.await;
+        }
+        _ = idle => {
+            tracing::debug!(%peer, "idle connection closed");
             conn.as_mut().shutdown();
             let _ = conn.await;
         }
@@ -298,6 +307,7 @@ where
         builders.http2.serve_connection(TokioIo::new(io), svc),
         shared,
         addr,
+        std::future::pending(),
     )
     .await;
 }
@@ -325,6 +335,7 @@ where
             Ok::<_, std::convert::Infallible>(resp.map(|b| guard::Tracked::new(b, in_flight)))
         }
     });
+    let idle = guard::idle_watch(conn.clone(), builders.idle_timeout);
     let io = guard::Guarded::new(io, conn, shared.clone());
     drive(
         builders
@@ -333,6 +344,7 @@ where
             .with_upgrades(),
         shared,
         addr,
+        idle,
     )
     .await;
 }
