@@ -172,13 +172,25 @@ impl<'a> Member<'a> {
 /// duplicates are left to the tree (unless the member sequences are the same, see
 /// [`Walk::objects_lockstep`]).
 fn distinct_keys(members: &[Member<'_>]) -> bool {
-    let escaped = members.iter().any(|m| m.escaped);
-    if members.len() <= 16 && !escaped {
-        return members
-            .iter()
-            .enumerate()
-            .all(|(k, x)| members[k + 1..].iter().all(|y| !bytes_eq(x.key, y.key)));
+    if members.len() <= 16 {
+        for (k, x) in members.iter().enumerate() {
+            if x.escaped {
+                return distinct_decoded(members);
+            }
+            for y in &members[k + 1..] {
+                // Lengths first: most pairs differ there.
+                if x.key.len() == y.key.len() && bytes_eq(x.key, y.key) {
+                    return false;
+                }
+            }
+        }
+        return true;
     }
+    distinct_decoded(members)
+}
+
+/// [`distinct_keys`] by sorting the decoded keys.
+fn distinct_decoded(members: &[Member<'_>]) -> bool {
     let mut keys = Vec::with_capacity(members.len());
     for m in members {
         if m.escaped {
