@@ -199,6 +199,25 @@ async fn a_healthy_candidate_is_walked_to_extracted() {
     let t = p.tick(INTERVAL).await;
     assert_eq!(t["applied"][0]["to"]["mode"], "canary", "{t}");
     assert_eq!(p.mode().await, ("canary".into(), Some(25.0)));
+    // The status says where the route is now (the dashboard shows the mode and the
+    // autopilot state side by side), with the new step's window just opened.
+    let status = &t["routes"]["doc"];
+    assert_eq!(status["state"], "canary", "{t}");
+    assert_eq!(status["percent"], 25.0, "{t}");
+    assert_eq!(status["window_seconds"], 0, "{t}");
+    assert!(
+        !status["next"].as_str().unwrap().starts_with("advancing"),
+        "{t}"
+    );
+    let dashboard = get(&p.client, &p.proxy.admin_url("/admin/dashboard"))
+        .await
+        .json();
+    let row = &dashboard["routes"][0];
+    assert_eq!(
+        (&row["mode"], &row["autopilot"]["state"]),
+        (&"canary".into(), &"canary".into()),
+        "{dashboard}"
+    );
 
     for expected in [("canary", Some(50.0)), ("extracted", None)] {
         p.traffic(120).await;

@@ -273,6 +273,10 @@ impl Dashboard {
     }
 
     /// The JSON of `GET /admin/dashboard`.
+    ///
+    /// A route's autopilot status is that of the autopilot's last tick, which may predate
+    /// a decision already applied to the table: it is shown at the table's position then
+    /// (see [`current`]), so the mode and the autopilot state never disagree.
     pub fn render(&self, shared: &Shared, autopilot: &crate::autopilot::Autopilot) -> Value {
         let table = shared.table.load_full();
         let s = self.samples.lock();
@@ -312,7 +316,7 @@ impl Dashboard {
                     "mode": r.mode.as_str(),
                     "percent": r.canary.as_ref().filter(|_| r.mode == Mode::Canary).map(|(p, _)| p.percent),
                     "shadowed": r.mode == Mode::Shadow || r.canary_compare.is_some() && r.mode == Mode::Canary || r.verify.is_some() && r.mode == Mode::Extracted,
-                    "autopilot": auto.get(&r.name),
+                    "autopilot": auto.get(&r.name).map(|status| current(status, r, &table)),
                     "decision": table.overlay.routes.get(&r.name),
                     "totals": {
                         "legacy": cur.legacy.stats(None),
@@ -360,4 +364,30 @@ pub fn spawn(dashboard: Arc<Dashboard>, shared: Arc<Shared>) {
             dashboard.sample(&shared.table.load());
         }
     });
+}
+
+/// `status` as of the table's position of `route`: when the autopilot's last tick saw the
+/// route elsewhere (a decision was applied since), the status of a window that opens now.
+fn current(
+    status: &crate::autopilot::Status,
+    route: &crate::config::table::Route,
+    table: &RouteTable,
+) -> crate::autopilot::Status {
+    let mut status = status.clone();
+    let (Some(policy), Some(at)) = (
+        route.autopilot.as_ref(),
+        crate::routectl::position(table, &route.name),
+    ) else {
+        return status;
+    };
+    let paused = table
+        .overlay
+        .routes
+        .get(&route.name)
+        .is_some_and(|d| d.paused);
+    let state_paused = status.state == "paused";
+    if status.mode != at.mode || status.percent != at.percent || state_paused != paused {
+        crate::autopilot::moved(&mut status, policy, at, paused);
+    }
+    status
 }

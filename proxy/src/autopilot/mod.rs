@@ -26,7 +26,7 @@ use crate::config::table::{Route, RouteTable};
 use crate::metrics::Buckets;
 use crate::routectl::{self, Applied, Change, Position};
 use crate::state::Shared;
-use gates::{Verdict, Window};
+use gates::{Policy, Verdict, Window};
 
 /// Environment variable selecting the manual clock (tests): `manual`.
 pub const CLOCK_ENV: &str = "FICUS_AUTOPILOT_CLOCK";
@@ -225,19 +225,7 @@ impl Autopilot {
                     window: Window::default(),
                     last_decision: last,
                 };
-                let idle = match (paused, position.mode) {
-                    (true, _) => Some((
-                        "paused",
-                        "paused by a manual command or a rollback; `ficus route resume` hands it back",
-                    )),
-                    (false, Mode::Legacy) => Some((
-                        "legacy",
-                        "not started: set mode = \"shadow\" to begin (ficus route set NAME --mode shadow, then resume)",
-                    )),
-                    (false, Mode::Extracted) => Some(("extracted", "done: the route is extracted")),
-                    (false, Mode::Shadow | Mode::Canary) => None,
-                };
-                if let Some((state, next)) = idle {
+                if let Some((state, next)) = idle_state(paused, position.mode) {
                     runs.remove(&route.name);
                     status.state = state.into();
                     status.next = next.into();
@@ -334,6 +322,7 @@ impl Autopilot {
         let mut applied = Vec::new();
         for (route, change) in wanted {
             let reason = change.reason.clone();
+            let pauses = change.paused == Some(true);
             match routectl::decide(shared, reload, &route, change, Trigger::Autopilot).await {
                 Ok(a) => {
                     tracing::info!(
@@ -344,15 +333,13 @@ impl Autopilot {
                         reason = %reason,
                         "autopilot decision"
                     );
+                    let decision = format!(
+                        "{} -> {}: {reason}",
+                        describe(a.from.mode, a.from.percent),
+                        describe(a.to.mode, a.to.percent)
+                    );
                     if let Ok(mut l) = self.last.lock() {
-                        l.insert(
-                            route.clone(),
-                            format!(
-                                "{} -> {}: {reason}",
-                                describe(a.from.mode, a.from.percent),
-                                describe(a.to.mode, a.to.percent)
-                            ),
-                        );
+                        l.insert(route.clone(), decision.clone());
                     }
                     // The next step's window opens now, on the new table's counters.
                     let table = shared.table.load_full();
@@ -368,6 +355,21 @@ impl Autopilot {
                                 start: Reading::of(r, &table),
                             },
                         );
+                    }
+                    // The status says where the route is now, not where the tick found it
+                    // (the dashboard shows both side by side).
+                    if let (Some(policy), Ok(mut s)) = (
+                        table
+                            .routes
+                            .iter()
+                            .find(|r| r.name == route)
+                            .and_then(|r| r.autopilot.as_ref()),
+                        self.status.lock(),
+                    ) {
+                        if let Some(status) = s.get_mut(&route) {
+                            moved(status, policy, a.to, pauses);
+                            status.last_decision = Some(decision);
+                        }
                     }
                     applied.push(a);
                 }
@@ -388,6 +390,44 @@ impl Autopilot {
         }
         applied
     }
+}
+
+/// The state and next-gate text of a route the autopilot does not judge: paused, not
+/// started, or done. `None` for shadow and canary (judged by the gates).
+fn idle_state(paused: bool, mode: Mode) -> Option<(&'static str, &'static str)> {
+    match (paused, mode) {
+        (true, _) => Some((
+            "paused",
+            "paused by a manual command or a rollback; `ficus route resume` hands it back",
+        )),
+        (false, Mode::Legacy) => Some((
+            "legacy",
+            "not started: set mode = \"shadow\" to begin (ficus route set NAME --mode shadow, then resume)",
+        )),
+        (false, Mode::Extracted) => Some(("extracted", "done: the route is extracted")),
+        (false, Mode::Shadow | Mode::Canary) => None,
+    }
+}
+
+/// Updates `status` for a route that has just moved to `to` (paused or not): its new
+/// position, an empty window, and the first gate of that window.
+pub fn moved(status: &mut Status, policy: &Policy, to: Position, paused: bool) {
+    status.mode = to.mode;
+    status.percent = to.percent;
+    status.window = Window::default();
+    status.window_seconds = 0;
+    let (state, next) = match idle_state(paused, to.mode) {
+        Some((state, next)) => (state.to_owned(), next.to_owned()),
+        None => (
+            to.mode.as_str().to_owned(),
+            match gates::judge(policy, &Window::default(), Duration::ZERO) {
+                Verdict::Wait(why) | Verdict::Breach(why) => why,
+                Verdict::Advance => "advancing".to_owned(),
+            },
+        ),
+    };
+    status.state = state;
+    status.next = next;
 }
 
 /// Index of the current canary step (`None` in shadow mode). A percent between steps
