@@ -19,15 +19,9 @@ ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
 ACCESS_LOG=${ACCESS_LOG:-on}
-# Free loopback ports chosen by the kernel (nginx cannot take an inherited socket, so the
-# port is released and bound again a moment later: two runs at once no longer collide on
-# fixed numbers, though another process could still take a port in between).
-read -r P1 P2 P3 P4 P5 P6 < <(python3 -c '
-import socket
-socks = [socket.socket() for _ in range(6)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))')
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+read -r P1 P2 P3 P4 P5 P6 < <(free_ports 6)
 ORIGIN_PORT=${ORIGIN_PORT:-$P1}
 NGINX_PORT=${NGINX_PORT:-$P2}
 FICUS_PORT=${FICUS_PORT:-$P3}
@@ -37,13 +31,7 @@ BASE_ADMIN=$P6
 TARGETS="direct nginx ficus"
 [ -n "${FICUS_BASE:-}" ] && TARGETS="$TARGETS base"
 
-need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
-if ! need wrk || ! need nginx; then
-  echo "installing wrk and nginx from Debian..." >&2
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null 2>&1 \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null
-fi
+need_tools wrk nginx
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 if [ -z "${FICUS_BIN:-}" ]; then
@@ -58,85 +46,22 @@ trap cleanup EXIT
 
 mkdir -p "$WORK/www" "$WORK/logs"
 chmod 755 "$WORK" "$WORK/www"  # nginx workers run as an unprivileged user
-python3 - "$WORK/www" <<'PY'
-import json, sys
-root = sys.argv[1]
-def doc(size):
-    items, i = [], 0
-    while True:
-        items.append({"id": i, "title": f"Workout {i}", "score": round(0.5 + i / 1000, 4)})
-        s = json.dumps({"items": items})
-        if len(s) >= size:
-            return s[:size - 2] + "]}" if False else s
-        i += 1
-small = json.dumps({"id": 42, "title": "HIIT 20", "category": "cardio", "intensity": "high",
-                    "duration_min": 20, "instructor": {"id": 7, "name": "Ana"}, "tags": ["hiit", "short"],
-                    "favorites": 1234, "pad": ""})
-small = small.replace('"pad": ""', '"pad": "' + "x" * (300 - len(small)) + '"')
-open(f"{root}/small", "w").write(small)
-items, i = [], 0
-while len(json.dumps({"items": items})) < 16384 - 64:
-    items.append({"id": i, "title": f"Workout {i}", "score": 0.5}); i += 1
-big = json.dumps({"items": items, "pad": ""})
-big = big.replace('"pad": ""', '"pad": "' + "x" * (16384 - len(big)) + '"')
-open(f"{root}/large", "w").write(big)
-PY
+write_bodies "$WORK/www"
 SMALL_BYTES=$(stat -c %s "$WORK/www/small"); LARGE_BYTES=$(stat -c %s "$WORK/www/large")
-
-common="worker_processes 1; daemon off; pid PIDFILE; error_log $WORK/logs/ERR warn; events { worker_connections 4096; }"
-if [ "$ACCESS_LOG" = on ]; then NGX_LOG="access_log $WORK/logs/nginx-access.log combined buffer=64k flush=1s;"; else NGX_LOG="access_log off;"; fi
-cat > "$WORK/origin.conf" <<NGX
-${common//PIDFILE/$WORK/origin.pid}
-http { access_log off; default_type application/json; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$ORIGIN_PORT; root $WORK/www; location / { } } }
-NGX
-sed -i "s/ERR/origin-error.log/" "$WORK/origin.conf"
-cat > "$WORK/proxy.conf" <<NGX
-${common//PIDFILE/$WORK/proxy.pid}
-http { $NGX_LOG keepalive_requests 1000000;
-  upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 128; }
-  server { listen 127.0.0.1:$NGINX_PORT;
-    location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Request-Id \$request_id;
-      # The same response hardening ficus applies by default (docs/security.md), for parity.
-      proxy_hide_header X-Powered-By; server_tokens off;
-      add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
-      add_header X-Content-Type-Options nosniff always; add_header X-Frame-Options DENY always;
-      add_header Referrer-Policy no-referrer always; } } }
-NGX
-sed -i "s/ERR/proxy-error.log/" "$WORK/proxy.conf"
-cat > "$WORK/routes.toml" <<TOML
-legacy = "legacy"
-[listen]
-proxy = "127.0.0.1:$FICUS_PORT"
-admin = "127.0.0.1:$FICUS_ADMIN"
-[upstreams.legacy]
-url = "http://127.0.0.1:$ORIGIN_PORT"
-[upstreams.ranking]
-url = "http://127.0.0.1:$ORIGIN_PORT"
-[[routes]]
-name = "large"
-path = "/large"
-methods = ["GET"]
-mode = "extracted"
-extracted = "ranking"
-[[routes]]
-name = "users"
-path = "/api/users/{id}"
-TOML
+origin_conf "$WORK" "$ORIGIN_PORT" > "$WORK/origin.conf"
+proxy_conf "$WORK" "$NGINX_PORT" "$ORIGIN_PORT" "$ACCESS_LOG" > "$WORK/proxy.conf"
+ficus_routes "$FICUS_PORT" "$FICUS_ADMIN" "$ORIGIN_PORT" > "$WORK/routes.toml"
 
 "$NGINX" -c "$WORK/origin.conf" -p "$WORK" & PIDS+=($!)
 "$NGINX" -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
 "$FICUS" run --config "$WORK/routes.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
   > "$WORK/logs/ficus.log" 2>&1 & FICUS_PID=$!; PIDS+=($FICUS_PID)
 if [ -n "${FICUS_BASE:-}" ]; then
-  sed -e "s/127.0.0.1:$FICUS_PORT/127.0.0.1:$BASE_PORT/" -e "s/127.0.0.1:$FICUS_ADMIN/127.0.0.1:$BASE_ADMIN/" \
-    "$WORK/routes.toml" > "$WORK/base.toml"
+  ficus_routes "$BASE_PORT" "$BASE_ADMIN" "$ORIGIN_PORT" > "$WORK/base.toml"
   "$FICUS_BASE" run --config "$WORK/base.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
     > "$WORK/logs/base.log" 2>&1 & BASE_PID=$!; PIDS+=($BASE_PID)
 fi
 
-wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; echo "port $1 did not open" >&2; exit 1; }
 PORTS="$ORIGIN_PORT $NGINX_PORT $FICUS_PORT"
 [ -n "${FICUS_BASE:-}" ] && PORTS="$PORTS $BASE_PORT"
 for p in $PORTS; do wait_port "$p"; done
