@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// mimalloc (v2): about 1k fewer instructions per proxied request than glibc's malloc
+/// (docs/decisions/0003-mimalloc.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "ficus", version, about = "Strangler-fig migration proxy")]
 struct Cli {
