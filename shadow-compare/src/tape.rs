@@ -306,11 +306,12 @@ fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
+/// An open container: its token's index and its values so far. (Whether it is an object
+/// is kept apart, so that a frame has no padding and the stack is set up as zeroes.)
 #[derive(Clone, Copy, Default)]
 struct Frame {
     token: u32,
     len: u32,
-    object: bool,
 }
 
 const VALUE: &str = "a JSON value";
@@ -353,6 +354,7 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
     // serde_json checks UTF-8 inside strings (so does `string`); outside them any
     // non-ASCII byte is a syntax error.
     let mut stack = [Frame::default(); MAX_DEPTH];
+    let mut objects = [false; MAX_DEPTH];
     let mut depth = 0usize;
     let mut pos = 0usize;
     let mut big_ints = false;
@@ -365,15 +367,16 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
             b'"' => pos = string(bytes, pos, tokens)?,
             b'{' | b'[' => {
                 let object = b == b'{';
-                let Some(frame) = stack.get_mut(depth) else {
+                let (Some(frame), Some(kind)) = (stack.get_mut(depth), objects.get_mut(depth))
+                else {
                     return Err(TapeError::Depth { offset: pos });
                 };
                 // The tape has at most one token per input byte, and the input fits in u32.
                 *frame = Frame {
                     token: tokens.len() as u32,
                     len: 0,
-                    object,
                 };
+                *kind = object;
                 depth += 1;
                 tokens.push(if object {
                     Token::Object { end: 0, len: 0 }
@@ -385,7 +388,7 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                 if bytes.get(pos) == Some(&close) {
                     pos += 1;
                     depth -= 1;
-                    close_container(tokens, stack[depth]);
+                    close_container(tokens, stack[depth], object);
                 } else {
                     if object {
                         pos = key(bytes, pos, tokens)?;
@@ -401,7 +404,10 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
         }
         // A value is complete: count it in its container, then a separator or a close.
         loop {
-            let Some(frame) = depth.checked_sub(1).and_then(|d| stack.get_mut(d)) else {
+            let (Some(frame), Some(&object)) = (
+                depth.checked_sub(1).and_then(|d| stack.get_mut(d)),
+                depth.checked_sub(1).and_then(|d| objects.get(d)),
+            ) else {
                 pos = skip_ws(bytes, pos);
                 if pos == bytes.len() {
                     return Ok(big_ints);
@@ -409,7 +415,6 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                 return Err(unexpected(bytes, pos, "the end of the document"));
             };
             frame.len += 1;
-            let object = frame.object;
             pos = skip_ws(bytes, pos);
             match (bytes.get(pos), object) {
                 (Some(b','), true) => {
@@ -423,7 +428,7 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                 (Some(b'}'), true) | (Some(b']'), false) => {
                     pos += 1;
                     depth -= 1;
-                    close_container(tokens, *frame);
+                    close_container(tokens, *frame, object);
                 }
                 (_, true) => return Err(unexpected(bytes, pos, "',' or '}'")),
                 (_, false) => return Err(unexpected(bytes, pos, "',' or ']'")),
@@ -434,10 +439,10 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
 
 /// Record a closed container's end and length in its token.
 #[inline(always)]
-fn close_container(tokens: &mut [Token], frame: Frame) {
+fn close_container(tokens: &mut [Token], frame: Frame, object: bool) {
     let end = tokens.len() as u32;
     if let Some(token) = tokens.get_mut(frame.token as usize) {
-        *token = if frame.object {
+        *token = if object {
             Token::Object {
                 end,
                 len: frame.len,
@@ -483,10 +488,46 @@ fn literal(
 }
 
 /// A string at `pos` (the opening quote); returns the position after the closing quote.
+///
+/// The common case stays inline and small: ASCII without escapes, its closing quote found
+/// eight bytes at a time. Anything else (a backslash, a non-ASCII or control byte, fewer
+/// than eight bytes left in the input) continues in [`string_rest`].
 #[inline(always)]
 fn string(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, TapeError> {
     let start = pos + 1;
     let mut i = start;
+    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let word = u64::from_le_bytes(*chunk);
+        let stop = special_bytes(word) | (word & HIGH);
+        if stop != 0 {
+            // The lowest set bit is the high bit of the first byte to stop at.
+            let shift = stop.trailing_zeros() & !7;
+            i += (shift / 8) as usize;
+            if (word >> shift) as u8 == b'"' {
+                tokens.push(Token::String {
+                    start: start as u32,
+                    end: i as u32,
+                    escaped: false,
+                });
+                return Ok(i + 1);
+            }
+            break;
+        }
+        i += 8;
+    }
+    string_rest(bytes, start, i, tokens)
+}
+
+/// The rest of the string that starts at `start`, from `i` (every byte before `i` is
+/// ASCII, not a quote, a backslash or a control byte): escapes, non-ASCII bytes (the
+/// string is then checked as UTF-8 at the end), control bytes, and the end of the input.
+#[inline(never)]
+fn string_rest(
+    bytes: &[u8],
+    start: usize,
+    mut i: usize,
+    tokens: &mut Vec<Token>,
+) -> Result<usize, TapeError> {
     let mut escaped = false;
     // Whether the string has a non-ASCII byte (then it is checked as UTF-8 at the end).
     let mut non_ascii = false;
@@ -631,12 +672,15 @@ fn number(
 
 /// A word with the high bit set in each byte that is `"`, `\` or below 0x20. Bits above the
 /// first such byte may be spurious; the lowest set bit is exact.
+#[inline(always)]
 fn special_bytes(word: u64) -> u64 {
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
-    let quote = zero(word ^ (ONES * u64::from(b'"')));
-    let backslash = zero(word ^ (ONES * u64::from(b'\\')));
-    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH;
-    quote | backslash | control
+    // After `^ 0x02`, `"` (0x22) becomes 0x20 and the control bytes stay below 0x20 (the
+    // space and `!` move up to 0x22 and 0x23): so "below 0x21" finds both at once. A byte
+    // borrows only when it is below 0x21, so bytes below the first such one are exact;
+    // `!word` drops non-ASCII bytes, whose high bit a subtraction may also set.
+    let quote_or_control = (word ^ (ONES * 0x02)).wrapping_sub(ONES * 0x21);
+    let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
+    (quote_or_control | backslash) & !word & HIGH
 }
 
 /// Validate the escape at `at` (a backslash); returns the index after it. Surrogates must

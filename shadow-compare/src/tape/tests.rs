@@ -223,6 +223,89 @@ fn special_bytes_finds_the_first_one() {
     assert_eq!(word(b"\xc3\xa9\xe4\xb8\xad\x7f ~"), 0);
 }
 
+/// The string scan reads eight bytes at a time inline and leaves everything else to
+/// `string_rest`: a byte to stop at (quote, backslash, control, non-ASCII, and bytes next to
+/// them in value) at every offset of the first and second word, strings that end with fewer
+/// than eight bytes of input left, and strings that never end. Each input is accepted
+/// exactly when serde_json accepts it, with the same content.
+#[test]
+fn strings_agree_with_serde_json_wherever_the_scan_stops() {
+    let stops: &[&[u8]] = &[
+        b"\"",
+        b"\\n",
+        b"\\\"",
+        b"\\u00e9",
+        b"\\ud83d\\ude00",
+        b"\\",
+        b"\\q",
+        b"\x00",
+        b"\x01",
+        b"\x1f",
+        b" ",
+        b"!",
+        b"#",
+        b"[",
+        b"]",
+        b"\x7f",
+        b"\xc3\xa9",
+        b"\xe4\xb8\xad",
+        b"\xc3",
+        b"\xff",
+        b"",
+    ];
+    for before in 0..18 {
+        for stop in stops {
+            for after in 0..10 {
+                for (open, close) in [("", ""), ("[", "]"), ("{\"k\": ", "}"), ("[", " ]        ")]
+                {
+                    for closed in [true, false] {
+                        let mut input = open.as_bytes().to_vec();
+                        input.push(b'"');
+                        input.extend(std::iter::repeat_n(b'a', before));
+                        input.extend_from_slice(stop);
+                        input.extend(std::iter::repeat_n(b'z', after));
+                        if closed {
+                            input.push(b'"');
+                        }
+                        input.extend_from_slice(close.as_bytes());
+                        let shown = String::from_utf8_lossy(&input).into_owned();
+                        let expected = serde_json::from_slice::<serde_json::Value>(&input).ok();
+                        let mut tokens = Vec::new();
+                        let tape = Tape::parse(&input, &mut tokens);
+                        assert_eq!(tape.is_ok(), expected.is_some(), "{shown:?}: {tape:?}");
+                        let (Ok(tape), Some(expected)) = (tape, expected) else {
+                            continue;
+                        };
+                        let string = (0..tape.len())
+                            .rev()
+                            .find_map(|i| match tape.token(i) {
+                                Some(Token::String {
+                                    start,
+                                    end,
+                                    escaped,
+                                }) => Some((start, end, escaped)),
+                                _ => None,
+                            })
+                            .unwrap();
+                        let (start, end, escaped) = string;
+                        let raw = tape.raw(start, end);
+                        assert_eq!(escaped, raw.contains(&b'\\'), "{shown:?}");
+                        let mut buf = Vec::new();
+                        let decoded = tape.decode(start, end, escaped, &mut buf).unwrap();
+                        let text = match &expected {
+                            serde_json::Value::String(s) => s,
+                            serde_json::Value::Array(items) => items[0].as_str().unwrap(),
+                            serde_json::Value::Object(members) => members["k"].as_str().unwrap(),
+                            _ => panic!("{shown:?}"),
+                        };
+                        assert_eq!(decoded, text.as_bytes(), "{shown:?}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn json_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_owned()),
