@@ -156,6 +156,11 @@ impl<'a> Tape<'a> {
         self.tokens.get(index).copied()
     }
 
+    /// The `n` tokens from `index` on.
+    pub(crate) fn tokens(&self, index: usize, n: usize) -> Option<&'a [Token]> {
+        self.tokens.get(index..index.checked_add(n)?)
+    }
+
     /// The number of tokens.
     pub(crate) fn len(&self) -> usize {
         self.tokens.len()
