@@ -42,6 +42,10 @@ pub(crate) const RETAIN_BYTES: usize = 4 << 20;
 /// Objects with more candidate members than this are matched by sorting, not by scanning.
 const SMALL_OBJECT: usize = 64;
 
+/// Room made for candidate members when the first key-matched object is met (later
+/// objects reuse it; deeper or larger ones grow it).
+const MEMBERS_RESERVED: usize = 32;
+
 /// How many same-hash candidates an array element may try before the fast path gives up.
 const MAX_PROBES: usize = 16;
 
@@ -256,6 +260,10 @@ impl<'a> Walk<'_, 'a> {
     /// they start.
     fn push_members(&mut self, j: usize, m: u32) -> Option<usize> {
         let base = self.members.len();
+        // One allocation for the usual nesting of small objects, not a doubling series.
+        if self.members.capacity() == 0 {
+            self.members.reserve(MEMBERS_RESERVED);
+        }
         let mut y = j + 1;
         for _ in 0..m {
             let member = Member::at(&self.b, y)?;
