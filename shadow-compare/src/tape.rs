@@ -611,6 +611,17 @@ fn number(
         }
         i
     };
+    // Fractions are often long (printed floats): eight bytes at a time while all are digits.
+    let many_digits = |mut i: usize| {
+        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+            let stop = non_digits(u64::from_le_bytes(*chunk));
+            if stop != 0 {
+                return i + (stop.trailing_zeros() / 8) as usize;
+            }
+            i += 8;
+        }
+        digits(i)
+    };
     let mut i = start;
     if bytes.get(i) == Some(&b'-') {
         i += 1;
@@ -625,7 +636,7 @@ fn number(
     let mut float = false;
     if bytes.get(i) == Some(&b'.') {
         let frac = i + 1;
-        i = digits(frac);
+        i = many_digits(frac);
         if i == frac {
             return Err(unexpected(bytes, i, "a digit after '.'"));
         }
@@ -694,6 +705,16 @@ fn special_bytes(word: u64) -> u64 {
     let quote_or_control = (word ^ (ONES * 0x02)).wrapping_sub(ONES * 0x21);
     let backslash = (word ^ (ONES * u64::from(b'\\'))).wrapping_sub(ONES);
     (quote_or_control | backslash) & !word & HIGH
+}
+
+/// A word with the high bit set in each byte that is not an ASCII digit (exactly: no
+/// carries between bytes).
+#[inline(always)]
+fn non_digits(word: u64) -> u64 {
+    // Digits become 0..=9; every other byte 10 or more. Adding 0x76 to the low seven bits
+    // sets the high bit from 10 up, without carrying out of the byte.
+    let x = word ^ (ONES * u64::from(b'0'));
+    (((x & (ONES * 0x7f)) + ONES * 0x76) | x) & HIGH
 }
 
 /// Validate the escape at `at` (a backslash); returns the index after it. Surrogates must

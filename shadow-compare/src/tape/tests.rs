@@ -306,6 +306,56 @@ fn strings_agree_with_serde_json_wherever_the_scan_stops() {
     }
 }
 
+/// Fraction digits are scanned eight bytes at a time: a fraction ending at every offset of
+/// the first three words, on every kind of byte and at the end of the input, is accepted
+/// exactly when serde_json accepts it, with the number's whole text.
+#[test]
+fn fractions_end_wherever_the_scan_stops() {
+    let ends: &[&[u8]] = &[
+        b"",
+        b"]",
+        b",1]",
+        b" ]",
+        b"e5]",
+        b"E-5]",
+        b"e]",
+        b".5]",
+        b"x]",
+        b"/]",
+        b":]",
+        b"\x80]",
+        b"\xc3\xa9]",
+        b"\x00]",
+    ];
+    for len in 0..26 {
+        for end in ends {
+            for open in ["", "["] {
+                let mut input = format!("{open}-1.").into_bytes();
+                input.extend((0..len).map(|k| b"0123456789"[k % 10]));
+                input.extend_from_slice(end);
+                let shown = String::from_utf8_lossy(&input).into_owned();
+                let mut tokens = Vec::new();
+                let tape = Tape::parse(&input, &mut tokens);
+                assert_eq!(tape.is_ok(), serde_ok(&input), "{shown:?}: {tape:?}");
+                let Ok(tape) = tape else {
+                    continue;
+                };
+                let Some(Token::Number { start, end, kind }) = tape.token(open.len()) else {
+                    panic!("{shown:?}");
+                };
+                assert_eq!(kind, NumKind::Float);
+                let text = tape.raw(start, end);
+                assert!(
+                    text.starts_with(b"-1.") && !text.ends_with(b"]"),
+                    "{shown:?}"
+                );
+                let expected: f64 = std::str::from_utf8(text).unwrap().parse().unwrap();
+                assert_eq!(tape.num(start, end, kind).unwrap().as_f64(), expected);
+            }
+        }
+    }
+}
+
 fn json_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_owned()),
