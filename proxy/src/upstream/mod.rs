@@ -189,3 +189,6 @@ pub async fn send_upgrade(
         .count(up)),
     }
 }
+
+#[cfg(test)]
+mod tests;
