@@ -151,26 +151,19 @@ mod hop {
     pub const UPGRADE: u8 = 1 << 7;
 }
 
-/// The [`hop`] bit of a hop-by-hop header name; 0 for any other name.
+/// The [`hop`] bit of a hop-by-hop header name; 0 for any other name. One match on the
+/// (lowercase) name: its length rules out almost every other header at once.
 fn hop_bit(name: &HeaderName) -> u8 {
-    if name == header::CONNECTION {
-        hop::CONNECTION
-    } else if name == KEEP_ALIVE {
-        hop::KEEP_ALIVE
-    } else if name == PROXY_CONNECTION {
-        hop::PROXY_CONNECTION
-    } else if name == header::PROXY_AUTHENTICATE {
-        hop::PROXY_AUTHENTICATE
-    } else if name == header::PROXY_AUTHORIZATION {
-        hop::PROXY_AUTHORIZATION
-    } else if name == header::TRANSFER_ENCODING {
-        hop::TRANSFER_ENCODING
-    } else if name == header::TE {
-        hop::TE
-    } else if name == header::UPGRADE {
-        hop::UPGRADE
-    } else {
-        0
+    match name.as_str() {
+        "connection" => hop::CONNECTION,
+        "keep-alive" => hop::KEEP_ALIVE,
+        "proxy-connection" => hop::PROXY_CONNECTION,
+        "proxy-authenticate" => hop::PROXY_AUTHENTICATE,
+        "proxy-authorization" => hop::PROXY_AUTHORIZATION,
+        "transfer-encoding" => hop::TRANSFER_ENCODING,
+        "te" => hop::TE,
+        "upgrade" => hop::UPGRADE,
+        _ => 0,
     }
 }
 
@@ -286,6 +279,43 @@ mod tests {
             );
         }
         h
+    }
+
+    #[test]
+    fn hop_bits_name_each_hop_by_hop_header_in_any_case_and_nothing_else() {
+        let hops = [
+            ("Connection", hop::CONNECTION),
+            ("KEEP-ALIVE", hop::KEEP_ALIVE),
+            ("Proxy-Connection", hop::PROXY_CONNECTION),
+            ("proxy-authenticate", hop::PROXY_AUTHENTICATE),
+            ("Proxy-Authorization", hop::PROXY_AUTHORIZATION),
+            ("Transfer-Encoding", hop::TRANSFER_ENCODING),
+            ("TE", hop::TE),
+            ("Upgrade", hop::UPGRADE),
+        ];
+        let mut all = 0;
+        for (name, bit) in hops {
+            assert_eq!(
+                hop_bit(&HeaderName::from_bytes(name.as_bytes()).unwrap()),
+                bit,
+                "{name}"
+            );
+            all |= bit;
+        }
+        assert_eq!(all, u8::MAX, "one bit each");
+        // Same lengths, other names; standard and custom names alike.
+        for name in [
+            "x-request-",
+            "keep-alivf",
+            "tk",
+            "upgradE-",
+            "trailer",
+            "content-length",
+            "via",
+        ] {
+            let name = HeaderName::from_bytes(name.as_bytes()).unwrap();
+            assert_eq!(hop_bit(&name), 0, "{name}");
+        }
     }
 
     #[test]
