@@ -385,7 +385,7 @@ fn current(
         .routes
         .get(&route.name)
         .is_some_and(|d| d.paused);
-    let state_paused = status.state == "paused";
+    let state_paused = status.state == crate::autopilot::State::Paused;
     if status.mode != at.mode || status.percent != at.percent || state_paused != paused {
         crate::autopilot::moved(&mut status, policy, at, paused);
     }

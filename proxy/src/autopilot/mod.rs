@@ -118,11 +118,33 @@ struct Run {
     start: Reading,
 }
 
+/// Where the autopilot has a route: the route's mode, or paused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Legacy,
+    Shadow,
+    Canary,
+    Extracted,
+    /// By a manual command or a rollback: the autopilot leaves the route alone.
+    Paused,
+}
+
+impl From<Mode> for State {
+    fn from(mode: Mode) -> Self {
+        match mode {
+            Mode::Legacy => State::Legacy,
+            Mode::Shadow => State::Shadow,
+            Mode::Canary => State::Canary,
+            Mode::Extracted => State::Extracted,
+        }
+    }
+}
+
 /// What the autopilot shows for one route (`GET /admin/autopilot`, dashboard).
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    /// "shadow", "canary", "extracted", "legacy", "paused".
-    pub state: String,
+    pub state: State,
     pub mode: Mode,
     pub percent: Option<f64>,
     pub steps: Vec<f64>,
@@ -216,7 +238,7 @@ impl Autopilot {
                     .ok()
                     .and_then(|l| l.get(&route.name).cloned());
                 let mut status = Status {
-                    state: String::new(),
+                    state: position.mode.into(),
                     mode: position.mode,
                     percent: position.percent,
                     steps: policy.steps.clone(),
@@ -227,7 +249,7 @@ impl Autopilot {
                 };
                 if let Some((state, next)) = idle_state(paused, position.mode) {
                     runs.remove(&route.name);
-                    status.state = state.into();
+                    status.state = state;
                     status.next = next.into();
                     statuses.insert(route.name.clone(), status);
                     continue;
@@ -248,7 +270,6 @@ impl Autopilot {
                 let elapsed = now.saturating_sub(run.started);
                 let window = reading.since(&run.start);
                 let verdict = gates::judge(policy, &window, elapsed);
-                status.state = position.mode.as_str().into();
                 status.window_seconds = elapsed.as_secs();
                 status.window = window.clone();
                 let step = step_index(&policy.steps, position);
@@ -394,17 +415,17 @@ impl Autopilot {
 
 /// The state and next-gate text of a route the autopilot does not judge: paused, not
 /// started, or done. `None` for shadow and canary (judged by the gates).
-fn idle_state(paused: bool, mode: Mode) -> Option<(&'static str, &'static str)> {
+fn idle_state(paused: bool, mode: Mode) -> Option<(State, &'static str)> {
     match (paused, mode) {
         (true, _) => Some((
-            "paused",
+            State::Paused,
             "paused by a manual command or a rollback; `ficus route resume` hands it back",
         )),
         (false, Mode::Legacy) => Some((
-            "legacy",
+            State::Legacy,
             "not started: set mode = \"shadow\" to begin (ficus route set NAME --mode shadow, then resume)",
         )),
-        (false, Mode::Extracted) => Some(("extracted", "done: the route is extracted")),
+        (false, Mode::Extracted) => Some((State::Extracted, "done: the route is extracted")),
         (false, Mode::Shadow | Mode::Canary) => None,
     }
 }
@@ -417,9 +438,9 @@ pub fn moved(status: &mut Status, policy: &Policy, to: Position, paused: bool) {
     status.window = Window::default();
     status.window_seconds = 0;
     let (state, next) = match idle_state(paused, to.mode) {
-        Some((state, next)) => (state.to_owned(), next.to_owned()),
+        Some((state, next)) => (state, next.to_owned()),
         None => (
-            to.mode.as_str().to_owned(),
+            to.mode.into(),
             match gates::judge(policy, &Window::default(), Duration::ZERO) {
                 Verdict::Wait(why) | Verdict::Breach(why) => why,
                 Verdict::Advance => "advancing".to_owned(),
