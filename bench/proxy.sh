@@ -52,13 +52,14 @@ origin_conf "$WORK" "$ORIGIN_PORT" > "$WORK/origin.conf"
 proxy_conf "$WORK" "$NGINX_PORT" "$ORIGIN_PORT" "$ACCESS_LOG" > "$WORK/proxy.conf"
 ficus_routes "$FICUS_PORT" "$FICUS_ADMIN" "$ORIGIN_PORT" > "$WORK/routes.toml"
 
+FICUS_ACCESS_LOG=$([ "$ACCESS_LOG" = on ] && echo true || echo false)
 "$NGINX" -c "$WORK/origin.conf" -p "$WORK" & PIDS+=($!)
 "$NGINX" -c "$WORK/proxy.conf" -p "$WORK" & PIDS+=($!)
-"$FICUS" run --config "$WORK/routes.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
+"$FICUS" run --config "$WORK/routes.toml" --threads 1 --access-log "$FICUS_ACCESS_LOG" \
   > "$WORK/logs/ficus.log" 2>&1 & FICUS_PID=$!; PIDS+=($FICUS_PID)
 if [ -n "${FICUS_BASE:-}" ]; then
   ficus_routes "$BASE_PORT" "$BASE_ADMIN" "$ORIGIN_PORT" > "$WORK/base.toml"
-  "$FICUS_BASE" run --config "$WORK/base.toml" --threads 1 --access-log "$([ "$ACCESS_LOG" = on ] && echo true || echo false)" \
+  "$FICUS_BASE" run --config "$WORK/base.toml" --threads 1 --access-log "$FICUS_ACCESS_LOG" \
     > "$WORK/logs/base.log" 2>&1 & BASE_PID=$!; PIDS+=($BASE_PID)
 fi
 
