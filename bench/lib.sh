@@ -68,8 +68,10 @@ NGX
 }
 
 # proxy_conf WORK PORT ORIGIN_PORT ACCESS_LOG(on|off) [MAIN...]: the nginx reverse proxy,
-# one worker, upstream keep-alive, forwarding headers and ficus's default response
-# hardening (docs/security.md) for parity; MAIN adds main-context directives.
+# one worker, upstream keep-alive, and for parity the header work ficus does by default:
+# the client's Host kept, X-Forwarded-For/-Proto/-Host, Forwarded, Via both ways, a request id sent
+# upstream and returned to the client, and the response hardening (docs/security.md).
+# MAIN adds main-context directives.
 proxy_conf() {
   local log="access_log off;"
   [ "$4" = on ] && log="access_log $1/logs/nginx-access.log combined buffer=64k flush=1s;"
@@ -80,7 +82,11 @@ http { $log keepalive_requests 1000000;
   upstream origin { server 127.0.0.1:$3; keepalive 128; }
   server { listen 127.0.0.1:$2;
     location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For \$remote_addr; proxy_set_header X-Request-Id \$request_id;
+      proxy_set_header Host \$http_host; proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto \$scheme; proxy_set_header X-Forwarded-Host \$http_host;
+      proxy_set_header Forwarded "for=\$remote_addr;proto=\$scheme;host=\\"\$http_host\\"";
+      proxy_set_header Via "1.1 nginx"; proxy_set_header X-Request-Id \$request_id;
+      add_header X-Request-Id \$request_id always; add_header Via "1.1 nginx" always;
       proxy_hide_header X-Powered-By; server_tokens off;
       add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;
       add_header X-Content-Type-Options nosniff always; add_header X-Frame-Options DENY always;
