@@ -145,12 +145,23 @@ fn string_bytes<'a>(tape: &Tape<'a>, index: usize) -> Option<Cow<'a, [u8]>> {
     Some(Cow::Owned(buf))
 }
 
-/// An object member: its raw key and the index of its value token.
+/// An object member: its raw key (and the key's [`fingerprint`]) and the index of its
+/// value token.
 #[derive(Clone, Copy)]
 struct Member<'a> {
     key: &'a [u8],
+    fingerprint: u64,
     escaped: bool,
     value: u32,
+}
+
+/// A summary of a raw key (its length, first and last bytes), so that a scan for a key
+/// compares integers: equal keys have equal fingerprints; keys with equal fingerprints are
+/// then compared byte by byte.
+#[inline(always)]
+fn fingerprint(key: &[u8]) -> u64 {
+    let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
+    (key.len() as u64) << 16 | byte(key.last()) << 8 | byte(key.first())
 }
 
 impl<'a> Member<'a> {
@@ -161,11 +172,15 @@ impl<'a> Member<'a> {
                 start,
                 end,
                 escaped,
-            } => Some(Member {
-                key: tape.raw(start, end),
-                escaped,
-                value: (at + 1) as u32,
-            }),
+            } => {
+                let key = tape.raw(start, end);
+                Some(Member {
+                    key,
+                    fingerprint: fingerprint(key),
+                    escaped,
+                    value: (at + 1) as u32,
+                })
+            }
             _ => None,
         }
     }
@@ -175,7 +190,8 @@ impl<'a> Member<'a> {
 /// member with that key; with duplicate keys ("last wins", as serde_json and the tree have
 /// it) a matching of equal pairs can still pair the wrong occurrences, so objects with
 /// duplicates are left to the tree (unless the member sequences are the same, see
-/// [`Walk::objects_lockstep`]).
+/// [`Walk::objects_lockstep`]). Objects under rules only: without rules the matching
+/// itself excludes duplicates (see [`Walk::objects_plain`]).
 fn distinct_keys(members: &[Member<'_>]) -> bool {
     if members.len() <= 16 {
         for (k, x) in members.iter().enumerate() {
@@ -257,20 +273,22 @@ impl<'a> Walk<'_, 'a> {
     }
 
     /// Push the `m` members of the candidate object at `j` onto `members`; returns where
-    /// they start.
-    fn push_members(&mut self, j: usize, m: u32) -> Option<usize> {
+    /// they start and whether some key has escapes.
+    fn push_members(&mut self, j: usize, m: u32) -> Option<(usize, bool)> {
         let base = self.members.len();
         // One allocation for the usual nesting of small objects, not a doubling series.
         if self.members.capacity() == 0 {
             self.members.reserve(MEMBERS_RESERVED);
         }
+        let mut escaped = false;
         let mut y = j + 1;
         for _ in 0..m {
             let member = Member::at(&self.b, y)?;
+            escaped |= member.escaped;
             self.members.push(member);
             y = skip(&self.b, y + 1);
         }
-        Some(base)
+        Some((base, escaped))
     }
 
     /// The states shared by every element of the array at `states`, for unordered and keyed
@@ -387,10 +405,10 @@ impl<'a> Walk<'_, 'a> {
                 if m as usize > SMALL_OBJECT {
                     return self.objects_sorted(i, n, j, m, &[]);
                 }
-                let Some(base) = self.push_members(j, m) else {
+                let Some((base, escaped)) = self.push_members(j, m) else {
                     return false;
                 };
-                let equal = distinct_keys(&self.members[base..]) && self.objects_plain(i, n, base);
+                let equal = self.objects_plain(i, n, base, escaped);
                 self.members.truncate(base);
                 equal
             }
@@ -433,25 +451,39 @@ impl<'a> Walk<'_, 'a> {
         Some(true)
     }
 
-    /// Objects of `n` members each, the candidate's at `base`, no rules: every legacy key
-    /// must match a distinct candidate key, with equal values.
-    fn objects_plain(&mut self, i: usize, n: u32, base: usize) -> bool {
+    /// Objects of `n` members each, the candidate's at `base` (`escaped` if some candidate
+    /// key has escapes), no rules: every legacy key must match a distinct candidate key,
+    /// with equal values.
+    ///
+    /// Duplicate keys need no separate check: each legacy key takes the *first* candidate
+    /// member with the same (decoded) key, which depends on the key alone, so two legacy
+    /// members with one key would take the same candidate member, which the `matched` bits
+    /// refuse. A match of all `n` legacy members therefore proves their keys distinct, and,
+    /// with `n` members on each side, pairs every candidate member with an equal key: the
+    /// candidate's keys are distinct too, and every pair is the one the tree compares.
+    fn objects_plain(&mut self, i: usize, n: u32, base: usize, escaped: bool) -> bool {
         let m = n as usize;
         let mut matched: u64 = 0;
-        let mut last = None;
         let mut x = i + 1;
         for _ in 0..n {
             let Some(key) = Member::at(&self.a, x) else {
                 return false;
             };
-            let Some(p) = self.find_key(key, base, m, last) else {
+            let found = if !(escaped || key.escaped) {
+                let candidates = &self.members[base..base + m];
+                candidates
+                    .iter()
+                    .position(|y| y.fingerprint == key.fingerprint && bytes_eq(y.key, key.key))
+            } else {
+                self.scan_key(key, base, m)
+            };
+            let Some(p) = found else {
                 return false;
             };
             if matched & (1 << p) != 0 {
                 return false;
             }
             matched |= 1 << p;
-            last = Some(p);
             let value = self.members[base + p].value as usize;
             if !self.eq_plain(x + 1, value) {
                 return false;
@@ -599,7 +631,7 @@ impl<'a> Walk<'_, 'a> {
         if m as usize > SMALL_OBJECT {
             return self.objects_sorted(i, n, j, m, states);
         }
-        let Some(base) = self.push_members(j, m) else {
+        let Some((base, _)) = self.push_members(j, m) else {
             return false;
         };
         let equal = distinct_keys(&self.members[base..])

@@ -112,6 +112,88 @@ fn duplicate_keys_follow_the_tree() {
     }
 }
 
+/// Every object of up to three (four) members over a few (two) keys (one of them an escaped spelling
+/// of another, and the empty key) against every other of the same size: the key matching,
+/// which has no separate duplicate check, says "equal" only when the tree finds nothing,
+/// and exactly then when neither side has a duplicate key.
+#[test]
+fn key_matching_agrees_with_tree_on_all_small_objects() {
+    let r = rules("");
+    let objects = |keys: &[&str], n: usize| {
+        let members: Vec<String> = keys
+            .iter()
+            .flat_map(|k| (0..2).map(move |v| format!("\"{k}\":{v}")))
+            .collect();
+        let mut out = vec![Vec::new()];
+        for _ in 0..n {
+            out = out
+                .into_iter()
+                .flat_map(|prefix: Vec<String>| {
+                    members.iter().map(move |m| {
+                        let mut next = prefix.clone();
+                        next.push(m.clone());
+                        next
+                    })
+                })
+                .collect();
+        }
+        out.into_iter()
+            .map(|ms| format!("{{{}}}", ms.join(",")))
+            .collect::<Vec<_>>()
+    };
+    let distinct = |text: &str| {
+        let Node::Object(members) = Node::parse(text.as_bytes()).unwrap() else {
+            unreachable!()
+        };
+        members.len() == text.matches(':').count()
+    };
+    for (keys, n) in [
+        (&["", "a", "\\u0061", "b"][..], 1),
+        (&["", "a", "\\u0061", "b"][..], 2),
+        (&["a", "\\u0061", "b"][..], 3),
+        (&["a", "b"][..], 4),
+    ] {
+        let all = objects(keys, n);
+        for a in &all {
+            for b in &all {
+                let fast = proven_equal(a.as_bytes(), b.as_bytes(), &r);
+                let tree = tree_equal(a.as_bytes(), b.as_bytes(), &r);
+                if distinct(a) && distinct(b) {
+                    assert_eq!(fast, tree, "{a} vs {b}");
+                } else {
+                    assert!(!fast || tree, "{a} vs {b}");
+                }
+            }
+        }
+    }
+}
+
+/// Objects at the edge of the small-object bitmask (64 members, the last bit) and past it
+/// (65, sorted merge): reversed member order, duplicates in any place.
+#[test]
+fn key_matching_at_the_bitmask_edge() {
+    let r = rules("");
+    for n in [63, 64, 65] {
+        let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
+        let object = |ms: &[String]| format!("{{{}}}", ms.join(","));
+        let reversed: Vec<String> = members.iter().rev().cloned().collect();
+        assert!(fast("", &object(&members), &object(&reversed)), "{n}");
+        // A duplicate of the last key (bit 63 at 64 members) in place of the first member.
+        for (dup, at) in [(n - 1, 0), (0, n - 1), (n / 2, n / 2 + 1)] {
+            let mut a = members.clone();
+            a[at] = format!("\"k{dup}\":{}", n + 7);
+            let b: Vec<String> = a.iter().rev().cloned().collect();
+            for (x, y) in [(object(&a), object(&b)), (object(&a), object(&reversed))] {
+                let fast = proven_equal(x.as_bytes(), y.as_bytes(), &r);
+                assert!(
+                    !fast || tree_equal(x.as_bytes(), y.as_bytes(), &r),
+                    "{x} vs {y}"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn same_tokens_decide_only_same_spellings() {
     let r = rules("");
