@@ -314,7 +314,7 @@ impl<'a> Walk<'_, 'a> {
                     return true;
                 }
             }
-            return self.eq_plain(i, j);
+            return self.eq_plain(i, j).is_some();
         }
         let (Some(x), Some(y)) = (self.a.token(i), self.b.token(j)) else {
             return false;
@@ -349,12 +349,14 @@ impl<'a> Walk<'_, 'a> {
     }
 
     /// [`Walk::eq`] where no rule applies (the states are empty), as for most of a
-    /// document: arrays are ordered, nothing is ignored, so no states are computed.
-    fn eq_plain(&mut self, i: usize, j: usize) -> bool {
+    /// document: arrays are ordered, nothing is ignored, so no states are computed. Returns
+    /// the index after the legacy value when the values are equal (so that a caller walking
+    /// members or elements need not look at the value's token again).
+    fn eq_plain(&mut self, i: usize, j: usize) -> Option<usize> {
         let (Some(x), Some(y)) = (self.a.token(i), self.b.token(j)) else {
-            return false;
+            return None;
         };
-        match (x, y) {
+        let equal = match (x, y) {
             (Token::Null, Token::Null)
             | (Token::True, Token::True)
             | (Token::False, Token::False) => true,
@@ -383,37 +385,33 @@ impl<'a> Walk<'_, 'a> {
             (Token::String { .. }, Token::String { .. }) => self.strings_eq(x, y),
             (Token::Array { len: n, .. }, Token::Array { len: m, .. }) => {
                 if n != m {
-                    return false;
+                    return None;
                 }
                 let (mut x, mut y) = (i + 1, j + 1);
                 for _ in 0..n {
-                    if !self.eq_plain(x, y) {
-                        return false;
-                    }
-                    x = skip(&self.a, x);
+                    x = self.eq_plain(x, y)?;
                     y = skip(&self.b, y);
                 }
                 true
             }
             (Token::Object { len: n, .. }, Token::Object { len: m, .. }) => {
                 if n != m {
-                    return false;
+                    return None;
                 }
                 if let Some(equal) = self.objects_lockstep(i, j, n) {
-                    return equal;
+                    equal
+                } else if m as usize > SMALL_OBJECT {
+                    self.objects_sorted(i, n, j, m, &[])
+                } else {
+                    let (base, escaped) = self.push_members(j, m)?;
+                    let equal = self.objects_plain(i, n, base, escaped);
+                    self.members.truncate(base);
+                    equal
                 }
-                if m as usize > SMALL_OBJECT {
-                    return self.objects_sorted(i, n, j, m, &[]);
-                }
-                let Some((base, escaped)) = self.push_members(j, m) else {
-                    return false;
-                };
-                let equal = self.objects_plain(i, n, base, escaped);
-                self.members.truncate(base);
-                equal
             }
             _ => false,
-        }
+        };
+        equal.then(|| x.next(i))
     }
 
     /// Objects of `n` members each whose keys come in the same order (what two serializers
@@ -442,10 +440,10 @@ impl<'a> Walk<'_, 'a> {
             if !bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)) {
                 return None;
             }
-            if !self.eq_plain(x + 1, y + 1) {
+            let Some(next) = self.eq_plain(x + 1, y + 1) else {
                 return Some(false);
-            }
-            x = skip(&self.a, x + 1);
+            };
+            x = next;
             y = skip(&self.b, y + 1);
         }
         Some(true)
@@ -485,10 +483,10 @@ impl<'a> Walk<'_, 'a> {
             }
             matched |= 1 << p;
             let value = self.members[base + p].value as usize;
-            if !self.eq_plain(x + 1, value) {
+            let Some(next) = self.eq_plain(x + 1, value) else {
                 return false;
-            }
-            x = skip(&self.a, x + 1);
+            };
+            x = next;
         }
         true
     }
