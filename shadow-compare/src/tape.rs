@@ -344,11 +344,15 @@ fn unexpected(bytes: &[u8], pos: usize, expected: &'static str) -> TapeError {
 
 #[inline(always)]
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
-    // Most calls land on a token at once; whitespace bytes are all at or below b' '.
-    if let Some(&b) = bytes.get(pos) {
-        if b > b' ' {
-            return pos;
-        }
+    // Most calls land on a token at once, or after one space (as `", "` and `": "`
+    // separators have it); whitespace bytes are all at or below b' '.
+    match bytes.get(pos) {
+        Some(&b) if b > b' ' => return pos,
+        Some(b' ') => match bytes.get(pos + 1) {
+            Some(&b) if b > b' ' => return pos + 1,
+            _ => pos += 1,
+        },
+        _ => {}
     }
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
         pos += 1;

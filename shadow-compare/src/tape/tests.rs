@@ -53,6 +53,45 @@ fn shape_of_a_small_document() {
     assert!(tape.token(12).is_none());
 }
 
+/// Whitespace runs of up to three bytes (a single space is taken on a shortcut) in every
+/// gap between tokens and at both ends: the same token structure as the compact document;
+/// a run with another byte in it (vertical tab) is rejected, as serde_json does.
+#[test]
+fn whitespace_runs_in_every_gap() {
+    let parts = [
+        "{", "\"a\"", ":", "[", "1", ",", "\"x\"", "]", ",", "\"b\"", ":", "{}", "}",
+    ];
+    let mut runs = vec![String::new()];
+    for _ in 0..3 {
+        let longer: Vec<String> = runs
+            .iter()
+            .flat_map(|r| [" ", "\n", "\t", "\r", "\x0b"].map(|w| format!("{r}{w}")))
+            .collect();
+        runs.extend(longer);
+    }
+    runs.sort();
+    runs.dedup();
+    let compact = tape_ok(parts.concat().as_bytes()).unwrap();
+    for gap in 0..=parts.len() {
+        for run in &runs {
+            let mut text = parts[..gap].concat();
+            text.push_str(run);
+            text.push_str(&parts[gap..].concat());
+            let bytes = text.as_bytes();
+            let valid = !run.contains('\x0b');
+            assert_eq!(serde_ok(bytes), valid, "{text:?}");
+            match tape_ok(bytes) {
+                Ok(tokens) => {
+                    assert!(valid, "{text:?}");
+                    let kinds = |t: &[Token]| t.iter().map(|t| t.next(0)).collect::<Vec<_>>();
+                    assert_eq!(kinds(&tokens), kinds(&compact), "{text:?}");
+                }
+                Err(_) => assert!(!valid, "{text:?}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn invalid_documents_are_rejected_like_serde_json() {
     let cases: &[&[u8]] = &[
