@@ -400,6 +400,8 @@ impl<'a> Walk<'_, 'a> {
                 }
                 if let Some(equal) = self.objects_lockstep(i, j, n) {
                     equal
+                } else if let Some(equal) = (n == 2).then(|| self.pair_swapped(i, j)).flatten() {
+                    equal
                 } else if m as usize > SMALL_OBJECT {
                     self.objects_sorted(i, n, j, m, &[])
                 } else {
@@ -447,6 +449,30 @@ impl<'a> Walk<'_, 'a> {
             y = skip(&self.b, y + 1);
         }
         Some(true)
+    }
+
+    /// Objects of two members each whose keys come swapped (`{"a":..,"b":..}` and
+    /// `{"b":..,"a":..}`), no rules: each member is compared with the other object's member
+    /// of the same key, without a member list. `None` unless the four keys are unescaped and
+    /// so arranged (the caller then matches keys). The keys are distinct on both sides
+    /// (`a` ≠ `b`), so these are the pairs the tree compares.
+    fn pair_swapped(&mut self, i: usize, j: usize) -> Option<bool> {
+        let key = |tape: &Tape<'a>, at: usize| match tape.token(at)? {
+            Token::String {
+                start,
+                end,
+                escaped: false,
+            } => Some(tape.raw(start, end)),
+            _ => None,
+        };
+        let (x0, y0) = (i + 1, j + 1);
+        let (x1, y1) = (skip(&self.a, x0 + 1), skip(&self.b, y0 + 1));
+        let (a0, a1) = (key(&self.a, x0)?, key(&self.a, x1)?);
+        let (b0, b1) = (key(&self.b, y0)?, key(&self.b, y1)?);
+        if !(bytes_eq(a0, b1) && bytes_eq(a1, b0)) || bytes_eq(a0, b0) {
+            return None;
+        }
+        Some(self.eq_plain(x0 + 1, y1 + 1).is_some() && self.eq_plain(x1 + 1, y0 + 1).is_some())
     }
 
     /// Objects of `n` members each, the candidate's at `base` (`escaped` if some candidate
