@@ -42,6 +42,10 @@ pub(crate) const RETAIN_BYTES: usize = 4 << 20;
 /// Objects with more candidate members than this are matched by sorting, not by scanning.
 const SMALL_OBJECT: usize = 64;
 
+/// Rule-free objects with at most this many members are matched in local arrays (see
+/// [`Walk::objects_local`]).
+const LOCAL_OBJECT: usize = 16;
+
 /// Room made for candidate members when the first key-matched object is met (later
 /// objects reuse it; deeper or larger ones grow it).
 const MEMBERS_RESERVED: usize = 32;
@@ -402,6 +406,11 @@ impl<'a> Walk<'_, 'a> {
                     equal
                 } else if let Some(equal) = (n == 2).then(|| self.pair_swapped(i, j)).flatten() {
                     equal
+                } else if let Some(equal) = (m as usize <= LOCAL_OBJECT)
+                    .then(|| self.objects_local(i, j, n))
+                    .flatten()
+                {
+                    equal
                 } else if m as usize > SMALL_OBJECT {
                     self.objects_sorted(i, n, j, m, &[])
                 } else {
@@ -473,6 +482,63 @@ impl<'a> Walk<'_, 'a> {
             return None;
         }
         Some(self.eq_plain(x0 + 1, y1 + 1).is_some() && self.eq_plain(x1 + 1, y0 + 1).is_some())
+    }
+
+    /// [`Walk::objects_plain`] for objects of at most [`LOCAL_OBJECT`] members with
+    /// unescaped keys, the candidate's key fingerprints and positions kept in local arrays
+    /// instead of the shared member stack. `None` when a key has escapes (the caller then
+    /// matches decoded keys). Each legacy key takes the first candidate member with the same
+    /// key, so duplicates are excluded as there.
+    fn objects_local(&mut self, i: usize, j: usize, n: u32) -> Option<bool> {
+        let m = n as usize;
+        let mut fingerprints = [0u64; LOCAL_OBJECT];
+        let mut keys = [0u32; LOCAL_OBJECT];
+        let mut y = j + 1;
+        for p in 0..m {
+            let Some(Token::String {
+                start,
+                end,
+                escaped: false,
+            }) = self.b.token(y)
+            else {
+                return None;
+            };
+            fingerprints[p] = fingerprint(self.b.raw(start, end));
+            keys[p] = y as u32;
+            y = skip(&self.b, y + 1);
+        }
+        let mut matched: u64 = 0;
+        let mut x = i + 1;
+        for _ in 0..n {
+            let Some(Token::String {
+                start,
+                end,
+                escaped: false,
+            }) = self.a.token(x)
+            else {
+                return None;
+            };
+            let key = self.a.raw(start, end);
+            let fp = fingerprint(key);
+            let b = self.b;
+            let found = fingerprints[..m].iter().zip(&keys).position(|(&f, &at)| {
+                f == fp
+                    && matches!(b.token(at as usize), Some(Token::String { start, end, .. })
+                        if bytes_eq(b.raw(start, end), key))
+            });
+            let Some(p) = found else {
+                return Some(false);
+            };
+            if matched & (1 << p) != 0 {
+                return Some(false);
+            }
+            matched |= 1 << p;
+            let Some(next) = self.eq_plain(x + 1, keys[p] as usize + 1) else {
+                return Some(false);
+            };
+            x = next;
+        }
+        Some(true)
     }
 
     /// Objects of `n` members each, the candidate's at `base` (`escaped` if some candidate

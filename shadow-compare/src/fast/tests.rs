@@ -168,12 +168,13 @@ fn key_matching_agrees_with_tree_on_all_small_objects() {
     }
 }
 
-/// Objects at the edge of the small-object bitmask (64 members, the last bit) and past it
-/// (65, sorted merge): reversed member order, duplicates in any place.
+/// Objects at the edges of the local arrays (16 members, then the member stack) and of the
+/// small-object bitmask (64 members, the last bit; 65, sorted merge): reversed member
+/// order, duplicates in any place.
 #[test]
 fn key_matching_at_the_bitmask_edge() {
     let r = rules("");
-    for n in [63, 64, 65] {
+    for n in [16, 17, 63, 64, 65] {
         let members: Vec<String> = (0..n).map(|i| format!("\"k{i}\":{i}")).collect();
         let object = |ms: &[String]| format!("{{{}}}", ms.join(","));
         let reversed: Vec<String> = members.iter().rev().cloned().collect();
