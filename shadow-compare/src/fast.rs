@@ -159,13 +159,45 @@ struct Member<'a> {
     value: u32,
 }
 
-/// A summary of a raw key (its length, first and last bytes), so that a scan for a key
-/// compares integers: equal keys have equal fingerprints; keys with equal fingerprints are
-/// then compared byte by byte.
+/// Keys shorter than this are their own [`fingerprint`].
+const EXACT_KEY: usize = 8;
+
+/// A summary of a raw key in one word, so that a scan for a key compares integers. A key
+/// shorter than [`EXACT_KEY`] bytes is packed whole (its bytes, its length in the top
+/// byte): equal fingerprints then mean equal keys. Longer keys mix their length and first
+/// and last eight bytes (top bit set, so never equal to a short key's): equal fingerprints
+/// must be confirmed byte by byte.
 #[inline(always)]
 fn fingerprint(key: &[u8]) -> u64 {
-    let byte = |b: Option<&u8>| b.map_or(0, |&b| u64::from(b));
-    (key.len() as u64) << 16 | byte(key.last()) << 8 | byte(key.first())
+    let n = key.len();
+    let byte = |at: usize| u64::from(key[at]) << (8 * at);
+    let word = |at: usize| {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&key[at..at + 4]);
+        u64::from(u32::from_le_bytes(w)) << (8 * at)
+    };
+    // Overlapping pieces cover every length in a range (a byte written twice is the same).
+    let packed = match n {
+        0 => 0,
+        1..4 => byte(0) | byte(n / 2) | byte(n - 1),
+        4..EXACT_KEY => word(0) | word(n - 4),
+        _ => {
+            let long = |at: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&key[at..at + 8]);
+                u64::from_le_bytes(w)
+            };
+            return (long(0) ^ long(n - 8).rotate_left(29) ^ n as u64) | 1 << 63;
+        }
+    };
+    packed | (n as u64) << 56
+}
+
+/// Whether the keys of two members with equal fingerprints are equal: at once for short
+/// keys, else by their bytes.
+#[inline(always)]
+fn same_key(x: &[u8], y: &[u8]) -> bool {
+    x.len() < EXACT_KEY || bytes_eq(x, y)
 }
 
 impl<'a> Member<'a> {
@@ -523,8 +555,9 @@ impl<'a> Walk<'_, 'a> {
             let b = self.b;
             let found = fingerprints[..m].iter().zip(&keys).position(|(&f, &at)| {
                 f == fp
-                    && matches!(b.token(at as usize), Some(Token::String { start, end, .. })
-                        if bytes_eq(b.raw(start, end), key))
+                    && (key.len() < EXACT_KEY
+                        || matches!(b.token(at as usize), Some(Token::String { start, end, .. })
+                            if bytes_eq(b.raw(start, end), key)))
             });
             let Some(p) = found else {
                 return Some(false);
@@ -563,7 +596,7 @@ impl<'a> Walk<'_, 'a> {
                 let candidates = &self.members[base..base + m];
                 candidates
                     .iter()
-                    .position(|y| y.fingerprint == key.fingerprint && bytes_eq(y.key, key.key))
+                    .position(|y| y.fingerprint == key.fingerprint && same_key(key.key, y.key))
             } else {
                 self.scan_key(key, base, m)
             };

@@ -168,6 +168,71 @@ fn key_matching_agrees_with_tree_on_all_small_objects() {
     }
 }
 
+/// Short keys are their own fingerprint (no two share one, whatever their bytes), long
+/// ones never share one with a short key, and equal keys always share one.
+#[test]
+fn fingerprints_of_short_keys_are_exact() {
+    let mut keys: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut seen = std::collections::HashMap::new();
+    for len in 0..=EXACT_KEY + 2 {
+        for key in &keys {
+            let fp = fingerprint(key);
+            assert_eq!(fp, fingerprint(&key.clone()));
+            assert_eq!(fp >> 63 == 1, len >= EXACT_KEY, "{key:?}");
+            if len < EXACT_KEY {
+                if let Some(other) = seen.insert(fp, key.clone()) {
+                    panic!("{key:?} and {other:?} share {fp:#x}");
+                }
+            }
+        }
+        keys = keys
+            .iter()
+            .flat_map(|k| {
+                [b'a', b'b', 0xff].map(|b| {
+                    let mut k = k.clone();
+                    k.push(b);
+                    k
+                })
+            })
+            .collect();
+    }
+}
+
+/// Long keys that share a fingerprint (same length, first and last eight bytes) are told
+/// apart by their bytes, in small objects (local arrays) and larger ones (member stack).
+#[test]
+fn long_keys_with_one_fingerprint_are_compared() {
+    let (x, y) = ("aaaaaaaa_X_bbbbbbbb", "aaaaaaaa_Y_bbbbbbbb");
+    assert_eq!(fingerprint(x.as_bytes()), fingerprint(y.as_bytes()));
+    let r = rules("");
+    for extra in [1, 20] {
+        let filler: Vec<String> = (0..extra).map(|i| format!("\"f{i}\":{i}")).collect();
+        let object = |a: &str, b: &str| format!("{{\"{a}\":1,\"{b}\":2,{}}}", filler.join(","));
+        // Another member order: the last filler member first, then b, then a.
+        let reordered = |a: &str, b: &str| {
+            let (last, rest) = filler.split_last().unwrap();
+            let rest: String = rest.iter().map(|f| format!(",{f}")).collect();
+            format!("{{{last},\"{b}\":2,\"{a}\":1{rest}}}")
+        };
+        for (a, b, equal) in [
+            (object(x, y), reordered(x, y), true),
+            (object(x, y), reordered(y, x), false),
+            (object(x, "z"), reordered(y, "z"), false),
+        ] {
+            assert_eq!(
+                proven_equal(a.as_bytes(), b.as_bytes(), &r),
+                equal,
+                "{a} vs {b}"
+            );
+            assert_eq!(
+                tree_equal(a.as_bytes(), b.as_bytes(), &r),
+                equal,
+                "{a} vs {b}"
+            );
+        }
+    }
+}
+
 /// Objects at the edges of the local arrays (16 members, then the member stack) and of the
 /// small-object bitmask (64 members, the last bit; 65, sorted merge): reversed member
 /// order, duplicates in any place.
