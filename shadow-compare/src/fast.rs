@@ -434,9 +434,13 @@ impl<'a> Walk<'_, 'a> {
                 if n != m {
                     return None;
                 }
-                if let Some(equal) = self.objects_lockstep(i, j, n) {
+                if let Some(equal) = (n == 2).then(|| self.pair_swapped(i, j)).flatten() {
                     equal
-                } else if let Some(equal) = (n == 2).then(|| self.pair_swapped(i, j)).flatten() {
+                } else if let Some(equal) = self
+                    .same_first_key(i, j)
+                    .then(|| self.objects_lockstep(i, j, n))
+                    .flatten()
+                {
                     equal
                 } else if let Some(equal) = (m as usize <= LOCAL_OBJECT)
                     .then(|| self.objects_local(i, j, n))
@@ -455,6 +459,27 @@ impl<'a> Walk<'_, 'a> {
             _ => false,
         };
         equal.then(|| x.next(i))
+    }
+
+    /// Whether the objects at `i` and `j` start with the same unescaped key (so that the
+    /// lockstep walk may succeed; reordered objects skip it at once).
+    #[inline(always)]
+    fn same_first_key(&self, i: usize, j: usize) -> bool {
+        match (self.a.token(i + 1), self.b.token(j + 1)) {
+            (
+                Some(Token::String {
+                    start: s1,
+                    end: e1,
+                    escaped: false,
+                }),
+                Some(Token::String {
+                    start: s2,
+                    end: e2,
+                    escaped: false,
+                }),
+            ) => bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)),
+            _ => false,
+        }
     }
 
     /// Objects of `n` members each whose keys come in the same order (what two serializers
@@ -507,10 +532,14 @@ impl<'a> Walk<'_, 'a> {
             _ => None,
         };
         let (x0, y0) = (i + 1, j + 1);
+        let (a0, b0) = (key(&self.a, x0)?, key(&self.b, y0)?);
+        // The same first key (same member order): left to the lockstep walk.
+        if bytes_eq(a0, b0) {
+            return None;
+        }
         let (x1, y1) = (skip(&self.a, x0 + 1), skip(&self.b, y0 + 1));
-        let (a0, a1) = (key(&self.a, x0)?, key(&self.a, x1)?);
-        let (b0, b1) = (key(&self.b, y0)?, key(&self.b, y1)?);
-        if !(bytes_eq(a0, b1) && bytes_eq(a1, b0)) || bytes_eq(a0, b0) {
+        let (a1, b1) = (key(&self.a, x1)?, key(&self.b, y1)?);
+        if !(bytes_eq(a0, b1) && bytes_eq(a1, b0)) {
             return None;
         }
         Some(self.eq_plain(x0 + 1, y1 + 1).is_some() && self.eq_plain(x1 + 1, y0 + 1).is_some())
