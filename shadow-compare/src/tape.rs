@@ -360,6 +360,19 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
     pos
 }
 
+/// The next byte that is not whitespace, and its position; 0 (never valid there) at the end
+/// of the input. One bounds check when a token follows at once.
+#[inline(always)]
+fn peek(bytes: &[u8], pos: usize) -> (usize, u8) {
+    match bytes.get(pos) {
+        Some(&b) if b > b' ' => (pos, b),
+        _ => {
+            let pos = skip_ws(bytes, pos);
+            (pos, bytes.get(pos).copied().unwrap_or(0))
+        }
+    }
+}
+
 /// Fill `tokens`; returns whether some integer has 16 or more digits.
 ///
 /// One loop with the position, the container stack and the token vector in locals: parse a
@@ -376,10 +389,8 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
     let mut pos = 0usize;
     let mut big_ints = false;
     'value: loop {
-        pos = skip_ws(bytes, pos);
-        let Some(&b) = bytes.get(pos) else {
-            return Err(TapeError::Eof { expected: VALUE });
-        };
+        let b;
+        (pos, b) = peek(bytes, pos);
         match b {
             b'"' => pos = string(bytes, pos, tokens)?,
             b'{' | b'[' => {
@@ -432,17 +443,18 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                 return Err(unexpected(bytes, pos, "the end of the document"));
             };
             frame.len += 1;
-            pos = skip_ws(bytes, pos);
-            match (bytes.get(pos), object) {
-                (Some(b','), true) => {
+            let c;
+            (pos, c) = peek(bytes, pos);
+            match (c, object) {
+                (b',', true) => {
                     pos = key(bytes, skip_ws(bytes, pos + 1), tokens)?;
                     continue 'value;
                 }
-                (Some(b','), false) => {
+                (b',', false) => {
                     pos += 1;
                     continue 'value;
                 }
-                (Some(b'}'), true) | (Some(b']'), false) => {
+                (b'}', true) | (b']', false) => {
                     pos += 1;
                     depth -= 1;
                     close_container(tokens, *frame, object);

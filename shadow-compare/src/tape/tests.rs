@@ -92,6 +92,23 @@ fn whitespace_runs_in_every_gap() {
     }
 }
 
+/// The end of the input and a NUL byte (which `peek` uses for "no more bytes") where a
+/// value or a separator is expected: an early end, and a syntax error at the byte.
+#[test]
+fn end_of_input_and_nul_bytes_are_told_apart() {
+    let eof = |expected| Err(TapeError::Eof { expected });
+    let syntax = |offset, expected| Err(TapeError::Syntax { offset, expected });
+    assert_eq!(tape_ok(b"[1,"), eof(VALUE));
+    assert_eq!(tape_ok(b"[1, "), eof(VALUE));
+    assert_eq!(tape_ok(b"[1 "), eof("',' or ']'"));
+    assert_eq!(tape_ok(b"{\"a\":1"), eof("',' or '}'"));
+    assert_eq!(tape_ok(b"[\0]"), syntax(1, VALUE));
+    assert_eq!(tape_ok(b"[ \0]"), syntax(2, VALUE));
+    assert_eq!(tape_ok(b"[1\0]"), syntax(2, "',' or ']'"));
+    assert_eq!(tape_ok(b"{\"a\":1 \0}"), syntax(7, "',' or '}'"));
+    assert_eq!(tape_ok(b"1 \0"), syntax(2, "the end of the document"));
+}
+
 #[test]
 fn invalid_documents_are_rejected_like_serde_json() {
     let cases: &[&[u8]] = &[
