@@ -411,9 +411,9 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                 } else {
                     Token::Array { end: 0, len: 0 }
                 });
-                pos = skip_ws(bytes, pos + 1);
-                let close = if object { b'}' } else { b']' };
-                if bytes.get(pos) == Some(&close) {
+                let next;
+                (pos, next) = peek(bytes, pos + 1);
+                if next == if object { b'}' } else { b']' } {
                     pos += 1;
                     depth -= 1;
                     close_container(tokens, stack[depth], object);
@@ -447,7 +447,7 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
             (pos, c) = peek(bytes, pos);
             match (c, object) {
                 (b',', true) => {
-                    pos = key(bytes, skip_ws(bytes, pos + 1), tokens)?;
+                    pos = key(bytes, pos + 1, tokens)?;
                     continue 'value;
                 }
                 (b',', false) => {
@@ -485,14 +485,16 @@ fn close_container(tokens: &mut [Token], frame: Frame, object: bool) {
     }
 }
 
-/// An object key and its colon; returns the position after the colon.
+/// An object key (after any whitespace at `pos`) and its colon; returns the position after
+/// the colon.
 #[inline(always)]
 fn key(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, TapeError> {
-    if bytes.get(pos) != Some(&b'"') {
+    let (pos, quote) = peek(bytes, pos);
+    if quote != b'"' {
         return Err(unexpected(bytes, pos, "a string key"));
     }
-    let pos = skip_ws(bytes, string(bytes, pos, tokens)?);
-    if bytes.get(pos) != Some(&b':') {
+    let (pos, colon) = peek(bytes, string(bytes, pos, tokens)?);
+    if colon != b':' {
         return Err(unexpected(bytes, pos, "':'"));
     }
     Ok(pos + 1)

@@ -93,7 +93,8 @@ fn whitespace_runs_in_every_gap() {
 }
 
 /// The end of the input and a NUL byte (which `peek` uses for "no more bytes") where a
-/// value or a separator is expected: an early end, and a syntax error at the byte.
+/// value, a key, a colon or a separator is expected: an early end, and a syntax error at
+/// the byte.
 #[test]
 fn end_of_input_and_nul_bytes_are_told_apart() {
     let eof = |expected| Err(TapeError::Eof { expected });
@@ -107,6 +108,12 @@ fn end_of_input_and_nul_bytes_are_told_apart() {
     assert_eq!(tape_ok(b"[1\0]"), syntax(2, "',' or ']'"));
     assert_eq!(tape_ok(b"{\"a\":1 \0}"), syntax(7, "',' or '}'"));
     assert_eq!(tape_ok(b"1 \0"), syntax(2, "the end of the document"));
+    assert_eq!(tape_ok(b"["), eof(VALUE));
+    assert_eq!(tape_ok(b"{ "), eof("a string key"));
+    assert_eq!(tape_ok(b"{\0}"), syntax(1, "a string key"));
+    assert_eq!(tape_ok(b"{\"a\":1, \0}"), syntax(8, "a string key"));
+    assert_eq!(tape_ok(b"{\"a\" "), eof("':'"));
+    assert_eq!(tape_ok(b"{\"a\" \0"), syntax(5, "':'"));
 }
 
 #[test]
