@@ -7,8 +7,9 @@
 //! must never be more lenient than `diff`. It mirrors `diff`'s rules: ignored pointers,
 //! ordered / unordered / keyed arrays, numeric equality with tolerance, object members in
 //! any order (with no rules in force, a container spelled with the same tokens is decided
-//! in one pass over them, and objects whose keys come in the same order are compared
-//! member by member first, without indexing keys). Numbers compare by text first and are parsed (by serde_json, as the tree
+//! in one pass over them, objects whose keys come in the same order are compared member by
+//! member, without indexing keys, and reordered small objects match keys by fingerprint in
+//! local arrays). Numbers compare by text first and are parsed (by serde_json, as the tree
 //! does) only when the texts differ; strings compare raw and are decoded only when one
 //! side has escapes.
 //!
