@@ -365,12 +365,19 @@ fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
 #[inline(always)]
 fn peek(bytes: &[u8], pos: usize) -> (usize, u8) {
     match bytes.get(pos) {
-        Some(&b) if b > b' ' => (pos, b),
-        _ => {
-            let pos = skip_ws(bytes, pos);
-            (pos, bytes.get(pos).copied().unwrap_or(0))
+        Some(&b) if b > b' ' => return (pos, b),
+        // After one space (the `", "` and `": "` separators) the byte read is the answer.
+        Some(b' ') => {
+            if let Some(&b) = bytes.get(pos + 1) {
+                if b > b' ' {
+                    return (pos + 1, b);
+                }
+            }
         }
+        _ => {}
     }
+    let pos = skip_ws(bytes, pos);
+    (pos, bytes.get(pos).copied().unwrap_or(0))
 }
 
 /// Fill `tokens`; returns whether some integer has 16 or more digits.
