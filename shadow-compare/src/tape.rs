@@ -658,6 +658,15 @@ fn number(
         _ => return Err(unexpected(bytes, i, "a digit")),
     }
     let int_digits = i - int_start;
+    // Most numbers are short integers: no fraction, no exponent, nothing more to check.
+    if !matches!(bytes.get(i), Some(b'.' | b'e' | b'E')) && int_digits <= SMALL_INT_DIGITS {
+        tokens.push(Token::Number {
+            start: start as u32,
+            end: i as u32,
+            kind: NumKind::SmallInt,
+        });
+        return Ok(i);
+    }
     let mut float = false;
     if bytes.get(i) == Some(&b'.') {
         let frac = i + 1;

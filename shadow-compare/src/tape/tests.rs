@@ -419,6 +419,54 @@ fn fractions_end_wherever_the_scan_stops() {
     }
 }
 
+/// Integers take a shortcut when no fraction or exponent follows and they have at most 15
+/// digits: every length on both sides of that limit, followed by every kind of byte.
+#[test]
+fn integers_end_wherever_the_shortcut_stops() {
+    let ends: &[&[u8]] = &[
+        b"", b"]", b",1]", b" ]", b".5]", b".]", b"e5]", b"E+5]", b"e]", b"x]", b"-]", b"0]",
+        b"\x00]", b"\x80]",
+    ];
+    for len in 1..22 {
+        for end in ends {
+            for (open, sign, first) in [("", "", "1"), ("[", "-", "9"), ("[", "", "0")] {
+                let mut input = format!("{open}{sign}{first}").into_bytes();
+                input.extend((1..len).map(|k| b"0123456789"[k % 10]));
+                input.extend_from_slice(end);
+                let shown = String::from_utf8_lossy(&input).into_owned();
+                let mut tokens = Vec::new();
+                let tape = Tape::parse(&input, &mut tokens);
+                assert_eq!(tape.is_ok(), serde_ok(&input), "{shown:?}: {tape:?}");
+                let Ok(tape) = tape else {
+                    continue;
+                };
+                let Some(Token::Number { start, end, kind }) = tape.token(open.len()) else {
+                    panic!("{shown:?}");
+                };
+                let text = tape.raw(start, end);
+                let integer = text.iter().all(|&b| b == b'-' || b.is_ascii_digit());
+                let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
+                let expected_kind = match (integer, digits <= SMALL_INT_DIGITS) {
+                    (false, _) => NumKind::Float,
+                    (true, true) => NumKind::SmallInt,
+                    (true, false) => NumKind::BigInt,
+                };
+                assert_eq!(kind, expected_kind, "{shown:?}");
+                assert_eq!(tape.has_big_ints(), expected_kind == NumKind::BigInt);
+                let Ok(Node::Number(expected)) = Node::parse(text) else {
+                    panic!("{shown:?}");
+                };
+                let num = tape.num(start, end, kind);
+                assert_eq!(
+                    format!("{num:?}"),
+                    format!("{:?}", Some(expected)),
+                    "{shown:?}"
+                );
+            }
+        }
+    }
+}
+
 fn json_text() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("null".to_owned()),
