@@ -534,8 +534,10 @@ fn literal(
 fn string(bytes: &[u8], pos: usize, tokens: &mut Vec<Token>) -> Result<usize, TapeError> {
     let start = pos + 1;
     let mut i = start;
-    while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-        let word = u64::from_le_bytes(*chunk);
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
         let stop = special_bytes(word) | (word & HIGH);
         if stop != 0 {
             // The lowest set bit is the high bit of the first byte to stop at.
@@ -638,8 +640,10 @@ fn number(
     };
     // Fractions are often long (printed floats): eight bytes at a time while all are digits.
     let many_digits = |mut i: usize| {
-        while let Some(chunk) = bytes.get(i..).and_then(<[u8]>::first_chunk::<8>) {
-            let stop = non_digits(u64::from_le_bytes(*chunk));
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let stop = non_digits(u64::from_le_bytes(word));
             if stop != 0 {
                 return i + (stop.trailing_zeros() / 8) as usize;
             }
