@@ -431,7 +431,7 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                     continue 'value;
                 }
             }
-            b'-' | b'0'..=b'9' => pos = number(bytes, pos, tokens, &mut big_ints)?,
+            b'-' | b'0'..=b'9' => pos = number(bytes, pos, b, tokens, &mut big_ints)?,
             b't' => pos = literal(bytes, pos, b"true", Token::True, tokens)?,
             b'f' => pos = literal(bytes, pos, b"false", Token::False, tokens)?,
             b'n' => pos = literal(bytes, pos, b"null", Token::Null, tokens)?,
@@ -624,11 +624,13 @@ fn string_rest(
 }
 
 /// A number at `pos`, as JSON's grammar (and serde_json) has it:
-/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`. Returns the position after it.
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, whose first byte `first` the caller
+/// has read. Returns the position after it.
 #[inline(always)]
 fn number(
     bytes: &[u8],
     start: usize,
+    first: u8,
     tokens: &mut Vec<Token>,
     big_ints: &mut bool,
 ) -> Result<usize, TapeError> {
@@ -651,14 +653,15 @@ fn number(
         }
         digits(i)
     };
-    let mut i = start;
-    if bytes.get(i) == Some(&b'-') {
-        i += 1;
-    }
-    let int_start = i;
-    match bytes.get(i) {
-        Some(b'0') => i += 1,
-        Some(b'1'..=b'9') => i = digits(i + 1),
+    // The caller has read the first byte: no second read unless it is a minus sign.
+    let (int_start, first) = match first {
+        b'-' => (start + 1, bytes.get(start + 1).copied().unwrap_or(0)),
+        _ => (start, first),
+    };
+    let mut i = int_start;
+    match first {
+        b'0' => i += 1,
+        b'1'..=b'9' => i = digits(i + 1),
         _ => return Err(unexpected(bytes, i, "a digit")),
     }
     let int_digits = i - int_start;

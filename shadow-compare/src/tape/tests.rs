@@ -114,6 +114,12 @@ fn end_of_input_and_nul_bytes_are_told_apart() {
     assert_eq!(tape_ok(b"{\"a\":1, \0}"), syntax(8, "a string key"));
     assert_eq!(tape_ok(b"{\"a\" "), eof("':'"));
     assert_eq!(tape_ok(b"{\"a\" \0"), syntax(5, "':'"));
+    // After a minus sign (the number's first byte is read by the caller, the second here).
+    assert_eq!(tape_ok(b"-"), eof("a digit"));
+    assert_eq!(tape_ok(b"[-"), eof("a digit"));
+    assert_eq!(tape_ok(b"[-\0]"), syntax(2, "a digit"));
+    assert_eq!(tape_ok(b"[- 1]"), syntax(2, "a digit"));
+    assert_eq!(tape_ok(b"[--1]"), syntax(2, "a digit"));
 }
 
 #[test]
