@@ -568,6 +568,24 @@ fn string_rest(
     mut i: usize,
     tokens: &mut Vec<Token>,
 ) -> Result<usize, TapeError> {
+    // Fewer than eight bytes left (the document's last string): one look at them padded
+    // with NUL bytes, which stop the scan as control bytes do.
+    if let Some(rest) = bytes.get(i..).filter(|rest| rest.len() < 8) {
+        let mut word = [0u8; 8];
+        word[..rest.len()].copy_from_slice(rest);
+        let word = u64::from_le_bytes(word);
+        let stop = special_bytes(word) | (word & HIGH);
+        let shift = stop.trailing_zeros() & !7;
+        if stop != 0 && (word >> shift) as u8 == b'"' {
+            let end = i + (shift / 8) as usize;
+            tokens.push(Token::String {
+                start: start as u32,
+                end: end as u32,
+                escaped: false,
+            });
+            return Ok(end + 1);
+        }
+    }
     let mut escaped = false;
     // Whether the string has a non-ASCII byte (then it is checked as UTF-8 at the end).
     let mut non_ascii = false;
