@@ -420,7 +420,8 @@ fn tokenize(bytes: &[u8], tokens: &mut Vec<Token>) -> Result<bool, TapeError> {
                 });
                 let next;
                 (pos, next) = peek(bytes, pos + 1);
-                if next == if object { b'}' } else { b']' } {
+                // The matching close bracket is two above the open one in ASCII.
+                if next == b + 2 {
                     pos += 1;
                     depth -= 1;
                     close_container(tokens, stack[depth], object);

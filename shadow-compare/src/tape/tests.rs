@@ -122,6 +122,25 @@ fn end_of_input_and_nul_bytes_are_told_apart() {
     assert_eq!(tape_ok(b"[--1]"), syntax(2, "a digit"));
 }
 
+/// An empty container closes only with its own bracket (found as the open bracket + 2).
+#[test]
+fn empty_containers_close_with_their_own_bracket() {
+    let syntax = |offset, expected| Err(TapeError::Syntax { offset, expected });
+    let empty = |object| {
+        Ok(vec![if object {
+            Token::Object { end: 1, len: 0 }
+        } else {
+            Token::Array { end: 1, len: 0 }
+        }])
+    };
+    assert_eq!(tape_ok(b"{}"), empty(true));
+    assert_eq!(tape_ok(b"[ ]"), empty(false));
+    assert_eq!(tape_ok(b"{]"), syntax(1, "a string key"));
+    assert_eq!(tape_ok(b"[ }"), syntax(2, VALUE));
+    assert_eq!(tape_ok(b"{|"), syntax(1, "a string key"));
+    assert_eq!(tape_ok(b"[\\]"), syntax(1, VALUE));
+}
+
 #[test]
 fn invalid_documents_are_rejected_like_serde_json() {
     let cases: &[&[u8]] = &[
