@@ -133,6 +133,19 @@ fn elements(tape: &Tape<'_>, array: usize, len: u32) -> Vec<usize> {
 }
 
 /// A string token's decoded bytes, borrowed from the input when it has no escapes.
+/// The raw bytes of the string at `index` if it has no escapes (so raw equality is equality).
+#[inline(always)]
+fn unescaped<'a>(tape: &Tape<'a>, index: usize) -> Option<&'a [u8]> {
+    match tape.token(index)? {
+        Token::String {
+            start,
+            end,
+            escaped: false,
+        } => Some(tape.raw(start, end)),
+        _ => None,
+    }
+}
+
 fn string_bytes<'a>(tape: &Tape<'a>, index: usize) -> Option<Cow<'a, [u8]>> {
     let Some(Token::String {
         start,
@@ -466,19 +479,8 @@ impl<'a> Walk<'_, 'a> {
     /// lockstep walk may succeed; reordered objects skip it at once).
     #[inline(always)]
     fn same_first_key(&self, i: usize, j: usize) -> bool {
-        match (self.a.token(i + 1), self.b.token(j + 1)) {
-            (
-                Some(Token::String {
-                    start: s1,
-                    end: e1,
-                    escaped: false,
-                }),
-                Some(Token::String {
-                    start: s2,
-                    end: e2,
-                    escaped: false,
-                }),
-            ) => bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)),
+        match (unescaped(&self.a, i + 1), unescaped(&self.b, j + 1)) {
+            (Some(k1), Some(k2)) => bytes_eq(k1, k2),
             _ => false,
         }
     }
@@ -491,22 +493,10 @@ impl<'a> Walk<'_, 'a> {
     fn objects_lockstep(&mut self, i: usize, j: usize, n: u32) -> Option<bool> {
         let (mut x, mut y) = (i + 1, j + 1);
         for _ in 0..n {
-            let (
-                Some(Token::String {
-                    start: s1,
-                    end: e1,
-                    escaped: false,
-                }),
-                Some(Token::String {
-                    start: s2,
-                    end: e2,
-                    escaped: false,
-                }),
-            ) = (self.a.token(x), self.b.token(y))
-            else {
+            let (Some(k1), Some(k2)) = (unescaped(&self.a, x), unescaped(&self.b, y)) else {
                 return None;
             };
-            if !bytes_eq(self.a.raw(s1, e1), self.b.raw(s2, e2)) {
+            if !bytes_eq(k1, k2) {
                 return None;
             }
             let Some(next) = self.eq_plain(x + 1, y + 1) else {
@@ -524,14 +514,7 @@ impl<'a> Walk<'_, 'a> {
     /// so arranged (the caller then matches keys). The keys are distinct on both sides
     /// (`a` ≠ `b`), so these are the pairs the tree compares.
     fn pair_swapped(&mut self, i: usize, j: usize) -> Option<bool> {
-        let key = |tape: &Tape<'a>, at: usize| match tape.token(at)? {
-            Token::String {
-                start,
-                end,
-                escaped: false,
-            } => Some(tape.raw(start, end)),
-            _ => None,
-        };
+        let key = unescaped;
         let (x0, y0) = (i + 1, j + 1);
         let (a0, b0) = (key(&self.a, x0)?, key(&self.b, y0)?);
         // The same first key (same member order): left to the lockstep walk.
