@@ -11,6 +11,7 @@
 //! (HTTP/2 GOAWAY, idle HTTP/1 closed); after `grace_period_ms` abort what is left.
 
 pub mod body;
+mod gate;
 pub mod guard;
 pub mod headers;
 pub mod service;
@@ -241,25 +242,39 @@ where
 /// Drives `conn` to completion, asking it to shut down when the process reaches CloseIdle
 /// or when `idle` completes (an HTTP/1 connection idle for too long; a graceful shutdown
 /// closes it at once, or after the request that has just begun).
+///
+/// The phase and the idle bound are polled only when they wake the task themselves
+/// ([`gate::Gated`]), not on every read and write of the connection.
 async fn drive<C, T, E>(conn: C, shared: &Shared, peer: SocketAddr, idle: impl Future<Output = ()>)
 where
     C: Graceful<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
+    enum Stop {
+        Drain,
+        Idle,
+    }
     let mut phase = shared.phase();
-    tokio::pin!(conn);
+    let stop = async {
+        tokio::select! {
+            biased;
+            _ = state::reached(&mut phase, Phase::CloseIdle) => Stop::Drain,
+            _ = idle => Stop::Idle,
+        }
+    };
+    tokio::pin!(conn, stop);
+    let stop = gate::Gated::new(stop);
     tokio::select! {
+        biased;
         res = conn.as_mut() => {
             if let Err(e) = res {
                 tracing::debug!(%peer, error = %e, "client connection ended with an error");
             }
         }
-        _ = state::reached(&mut phase, Phase::CloseIdle) => {
-            conn.as_mut().shutdown();
-            let _ = conn.await;
-        }
-        _ = idle => {
-            tracing::debug!(%peer, "idle connection closed");
+        why = stop => {
+            if let Stop::Idle = why {
+                tracing::debug!(%peer, "idle connection closed");
+            }
             conn.as_mut().shutdown();
             let _ = conn.await;
         }
