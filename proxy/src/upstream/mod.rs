@@ -71,6 +71,17 @@ impl UpstreamError {
 
 type Sender = http1::SendRequest<UpstreamBody>;
 
+/// A pooled connection and its request timer.
+///
+/// The timer lives as long as the connection and is moved to each request's deadline.
+/// Deadlines only grow, so the move is one atomic update in tokio's timer (the wheel
+/// entry is re-filed when the old deadline passes), where a timer per request cost two
+/// locked insertions and removals in the timer wheel.
+pub(crate) struct Pooled {
+    sender: Sender,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
 async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError> {
     let connect = async {
         let stream = TcpStream::connect(up.authority.as_str()).await?;
@@ -129,19 +140,37 @@ pub async fn send(
     let deadline = tokio::time::Instant::from_std(started) + up.request_timeout;
     let mut retried = false;
     loop {
-        let (mut sender, reused) = match pool::checkout(up.pool_key) {
-            Some(s) => (s, true),
+        let (mut conn, reused) = match pool::checkout(up.pool_key) {
+            Some(mut c) => {
+                c.timer.as_mut().reset(deadline);
+                (c, true)
+            }
             // Boxed: connecting is rare, and its large future would otherwise bloat every request's.
             None => (
-                Box::pin(connect(up, false))
-                    .await
-                    .map_err(|e| e.count(up))?,
+                Pooled {
+                    sender: Box::pin(connect(up, false))
+                        .await
+                        .map_err(|e| e.count(up))?,
+                    timer: Box::pin(tokio::time::sleep_until(deadline)),
+                },
                 false,
             ),
         };
-        match tokio::time::timeout_at(deadline, sender.try_send_request(req)).await {
+        let sent = {
+            let Pooled { sender, timer } = &mut conn;
+            let send = sender.try_send_request(req);
+            tokio::pin!(send);
+            std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(r) = send.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(Ok(r));
+                }
+                timer.as_mut().poll(cx).map(Err)
+            })
+            .await
+        };
+        match sent {
             Ok(Ok(resp)) => {
-                pool::checkin(up, sender);
+                pool::checkin(up, conn);
                 return Ok(resp);
             }
             Ok(Err(mut e)) => match e.take_message() {

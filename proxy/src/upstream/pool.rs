@@ -2,17 +2,17 @@
 
 use std::cell::RefCell;
 
-use super::Sender;
+use super::Pooled;
 use crate::config::Upstream;
 
 /// (pool key, connections): a few upstreams per table, so a linear scan beats hashing.
-type Pools = Vec<(u64, Vec<Sender>)>;
+type Pools = Vec<(u64, Vec<Pooled>)>;
 
 thread_local! {
     static POOLS: RefCell<Pools> = const { RefCell::new(Vec::new()) };
 }
 
-fn list_mut(pools: &mut Pools, key: u64) -> &mut Vec<Sender> {
+fn list_mut(pools: &mut Pools, key: u64) -> &mut Vec<Pooled> {
     let i = match pools.iter().position(|(k, _)| *k == key) {
         Some(i) => i,
         None => {
@@ -24,16 +24,16 @@ fn list_mut(pools: &mut Pools, key: u64) -> &mut Vec<Sender> {
 }
 
 /// Takes a connection that can send a request now; drops closed ones on the way.
-pub(super) fn checkout(key: u64) -> Option<Sender> {
+pub(super) fn checkout(key: u64) -> Option<Pooled> {
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         let list = &mut pools.iter_mut().find(|(k, _)| *k == key)?.1;
         let mut i = list.len();
         while i > 0 {
             i -= 1;
-            if list[i].is_closed() {
+            if list[i].sender.is_closed() {
                 list.swap_remove(i);
-            } else if list[i].is_ready() {
+            } else if list[i].sender.is_ready() {
                 return Some(list.swap_remove(i));
             }
         }
@@ -42,12 +42,12 @@ pub(super) fn checkout(key: u64) -> Option<Sender> {
 }
 
 /// Returns a connection whose response head has arrived; it becomes ready when the body ends.
-pub(super) fn checkin(up: &Upstream, sender: Sender) {
+pub(super) fn checkin(up: &Upstream, conn: Pooled) {
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         let list = list_mut(&mut pools, up.pool_key);
         if list.len() < up.max_idle_per_thread {
-            list.push(sender);
+            list.push(conn);
         }
     });
 }
