@@ -465,6 +465,11 @@ impl Scanner {
     }
 
     fn parse(&mut self, bytes: &[u8], conn: &ConnGuard) -> Parsed {
+        if let Some(n) = plain_head(bytes) {
+            self.heads += 1;
+            self.state = State::Idle;
+            return Parsed::Complete(n);
+        }
         // Uninitialised slots: no 3 KiB memset per request head.
         let mut on_stack =
             [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; DEFAULT_MAX_HEADERS];
@@ -534,6 +539,44 @@ impl Scanner {
             }
         };
         Parsed::Complete(n)
+    }
+}
+
+/// The fast path of [`Scanner::parse`], for the usual request: a complete head that is
+/// not `CONNECT` and has no line starting with `Content-Length`, `Transfer-Encoding` or
+/// `Upgrade` (in any case), so no body and nothing to check follows it. Returns the
+/// head's length (up to and including its empty line); `None` leaves the head to
+/// httparse, which then decides everything as before.
+///
+/// A name is matched as a line prefix, whatever follows it, so no spelling hyper could
+/// read as one of the three slips through; a false match only costs the slow path. A
+/// head hyper will refuse (a bad line, too many headers) may pass as plain: hyper then
+/// answers 400 or 431 and closes the connection, so nothing after it is ever read.
+fn plain_head(bytes: &[u8]) -> Option<usize> {
+    if bytes.starts_with(b"CONNECT") {
+        return None;
+    }
+    // The request line: no header name to look for.
+    let mut line = memchr::memchr(b'\n', bytes)? + 1;
+    loop {
+        let end = line + memchr::memchr(b'\n', &bytes[line..])?;
+        let text = &bytes[line..end];
+        if text.is_empty() || text == b"\r" {
+            return Some(end + 1);
+        }
+        let names: &[u8] = match text[0] | 0x20 {
+            b'c' => b"content-length",
+            b't' => b"transfer-encoding",
+            b'u' => b"upgrade",
+            _ => b"",
+        };
+        if !names.is_empty()
+            && text.len() >= names.len()
+            && text[..names.len()].eq_ignore_ascii_case(names)
+        {
+            return None;
+        }
+        line = end + 1;
     }
 }
 
@@ -774,7 +817,8 @@ POST /c HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r
         for wire in [
             &b"GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n"[..],
             b"CONNECT x:443 HTTP/1.1\r\nhost: x\r\n\r\n",
-            b"GET / HTTP/1.1\r\nbad header\r\n\r\n",
+            // A bad line that could be a length goes to httparse, which refuses it.
+            b"POST / HTTP/1.1\r\ncontent-length 5\r\n\r\n",
             b"POST / HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n",
             b"POST / HTTP/1.1\r\ncontent-length: +5\r\n\r\n",
             b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
@@ -795,6 +839,81 @@ POST /c HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ntransfer-encoding: chunked\r
         }
         assert_eq!(s.state, State::Opaque);
         assert!(s.head.capacity() == 0);
+    }
+
+    /// httparse's reading of a head, for the fast path to be checked against.
+    fn reference(head: &[u8]) -> Result<Option<(usize, bool)>, httparse::Error> {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut headers);
+        Ok(match req.parse(head)? {
+            httparse::Status::Partial => None,
+            httparse::Status::Complete(n) => {
+                let framed = req.method == Some("CONNECT")
+                    || req.headers.iter().any(|h| {
+                        ["content-length", "transfer-encoding", "upgrade"]
+                            .iter()
+                            .any(|name| h.name.eq_ignore_ascii_case(name))
+                    });
+                Some((n, framed))
+            }
+        })
+    }
+
+    #[test]
+    fn the_fast_path_takes_only_heads_httparse_finds_plain_or_refuses() {
+        let request_lines = [
+            "GET / HTTP/1.1",
+            "POST /a?b=c HTTP/1.1",
+            "CONNECT x:443 HTTP/1.1",
+            "get / HTTP/1.0",
+        ];
+        let header_lines = [
+            "host: x",
+            "Content-Length: 5",
+            "CONTENT-LENGTH:0",
+            "content-length : 5",
+            "content-lengthy: 1",
+            "contents: 1",
+            "Transfer-Encoding: chunked",
+            "tRANSFER-encoding: gzip",
+            "Upgrade: websocket",
+            "upgrade:",
+            "x-upgrade: 1",
+            "te: trailers",
+            "Connection: upgrade",
+            "bad header",
+            " content-length: 5",
+            "",
+        ];
+        let mut plain = 0;
+        for request in request_lines {
+            for a in header_lines {
+                for b in header_lines {
+                    for c in header_lines {
+                        for eol in ["\r\n", "\n"] {
+                            let head = format!("{request}{eol}{a}{eol}{b}{eol}{c}{eol}{eol}");
+                            let head = head.as_bytes();
+                            let Some(n) = plain_head(head) else { continue };
+                            plain += 1;
+                            let shown = String::from_utf8_lossy(head);
+                            match reference(head) {
+                                Err(_) => {}
+                                Ok(Some((m, framed))) => {
+                                    assert_eq!(n, m, "{shown:?}");
+                                    assert!(!framed, "{shown:?}");
+                                }
+                                Ok(None) => panic!("complete for the fast path only: {shown:?}"),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(plain > 1000, "the fast path is taken ({plain} heads)");
+        let usual = b"GET /api/content/top HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\nGET";
+        assert_eq!(plain_head(usual), Some(usual.len() - 3));
+        // Incomplete: left to the slow path, which keeps it as a partial head.
+        assert_eq!(plain_head(b"GET / HTTP/1.1\r\nHost: x\r\n"), None);
     }
 
     #[test]
