@@ -61,7 +61,9 @@ impl Remote {
         if !fetch {
             return cached;
         }
-        match fetch_keys(&self.url, self.tls.as_ref()).await {
+        // Boxed: a fetch is rare, and its large future (an HTTP client exchange) would
+        // otherwise be part of every authenticated request's future, copied with it.
+        match Box::pin(fetch_keys(&self.url, self.tls.as_ref())).await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
                 if let Ok(mut cache) = CACHE.lock() {

@@ -39,389 +39,408 @@ thread_local! {
     static POOLS_FOR: Cell<usize> = const { Cell::new(0) };
 }
 
-pub async fn handle(
+#[allow(clippy::manual_async_fn, reason = "an async fn would store its arguments twice")]
+pub fn handle(
     mut req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
-) -> Result<Response<ResponseBody>, std::convert::Infallible> {
-    let start = Instant::now();
-    let shared = &ctx.shared;
-    let table = shared.table.load_full();
-    prune_pools_after_reload(&table);
-    let request_id = match req.headers().get(&X_REQUEST_ID) {
-        Some(v) if request_id::is_acceptable(v) => v.clone(),
-        _ => request_id::generate(),
-    };
-    let method = req.method().clone();
-    let client_version = req.version();
-    let framing = ctx.guard.as_ref().and_then(|g| g.next_request());
+) -> impl Future<Output = Result<Response<ResponseBody>, std::convert::Infallible>> + Send {
+    // A plain fn returning a block: the block uses its arguments in place, where an `async
+    // fn` would keep a second copy of them in its future (rust-lang/rust#62958), and the
+    // future is moved (copied) as a whole on its way into hyper.
+    async move {
+        let start = Instant::now();
+        let shared = &ctx.shared;
+        let table = shared.table.load_full();
+        prune_pools_after_reload(&table);
+        let request_id = match req.headers().get(&X_REQUEST_ID) {
+            Some(v) if request_id::is_acceptable(v) => v.clone(),
+            _ => request_id::generate(),
+        };
+        let method = req.method().clone();
+        let client_version = req.version();
+        let framing = ctx.guard.as_ref().and_then(|g| g.next_request());
 
-    // The edge checks that need no route: the path, once normalised, is the only spelling
-    // routed, checked and forwarded.
-    let early = match auth::path::normalise(req.uri().path()) {
-        Ok(Cow::Borrowed(_)) => None,
-        Ok(Cow::Owned(path)) => {
-            let pq = match req.uri().query() {
-                Some(q) => format!("{path}?{q}"),
-                None => path,
-            };
-            // Keep scheme and authority: HTTP/2 requests carry the host there.
-            let mut parts = req.uri().clone().into_parts();
-            match PathAndQuery::try_from(pq).map(|pq| {
-                parts.path_and_query = Some(pq);
-                Uri::from_parts(parts)
-            }) {
-                Ok(Ok(uri)) => {
-                    *req.uri_mut() = uri;
-                    None
+        // The edge checks that need no route: the path, once normalised, is the only spelling
+        // routed, checked and forwarded.
+        // Boxed (a refusal is rare) and bound once (the first binding is scoped): it lives
+        // in the request's future, which is copied on its way into hyper.
+        let early = {
+            let early = match auth::path::normalise(req.uri().path()) {
+                Ok(Cow::Borrowed(_)) => None,
+                Ok(Cow::Owned(path)) => {
+                    let pq = match req.uri().query() {
+                        Some(q) => format!("{path}?{q}"),
+                        None => path,
+                    };
+                    // Keep scheme and authority: HTTP/2 requests carry the host there.
+                    let mut parts = req.uri().clone().into_parts();
+                    match PathAndQuery::try_from(pq).map(|pq| {
+                        parts.path_and_query = Some(pq);
+                        Uri::from_parts(parts)
+                    }) {
+                        Ok(Ok(uri)) => {
+                            *req.uri_mut() = uri;
+                            None
+                        }
+                        _ => Some(Reject::new(
+                            StatusCode::BAD_REQUEST,
+                            "bad_path",
+                            "invalid path",
+                        )),
+                    }
                 }
-                _ => Some(Reject::new(
+                Err(e) => Some(Reject::new(
                     StatusCode::BAD_REQUEST,
-                    "bad_path",
+                    e.reason(),
                     "invalid path",
                 )),
             }
-        }
-        Err(e) => Some(Reject::new(
-            StatusCode::BAD_REQUEST,
-            e.reason(),
-            "invalid path",
-        )),
-    }
-    .or_else(|| {
-        let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
-        (len > table.limits.max_uri_bytes).then(|| {
-            Reject::new(
-                StatusCode::URI_TOO_LONG,
-                "uri_too_long",
-                "request target too long",
-            )
-        })
-    });
-    let matched = table.route(&method, req.uri().path());
-    let mut upstream = matched.upstream;
-    let mut route_metrics = matched.metrics;
-    let path_for_log = shared
-        .access_log
-        .and_then(|_| req.uri().path_and_query().cloned());
-    let mut authenticated = false;
-
-    let early = match framing {
-        // Smuggling: the body's framing can't be trusted, so neither can the connection.
-        Some(f) => Some(Reject::new(StatusCode::BAD_REQUEST, f.reason(), f.message()).closing()),
-        None => early,
-    };
-    let mut resp = 'resp: {
-        if let Some(reject) = early {
-            break 'resp reject.response(&request_id, shared);
-        }
-        // Per client address first: floods of bad tokens must not buy signature checks.
-        if let Some(limit) = &table.limits.per_client {
-            if let Err(wait) = limit.check(&ctx.peer.addr.ip()) {
-                break 'resp Reject::rate_limited(wait).response(&request_id, shared);
-            }
-        }
-        // The override header of a canary is read (and removed: it is never forwarded,
-        // whatever its name) before X-Ficus-* headers are stripped.
-        let forced = matched
-            .canary
-            .and_then(|(p, ..)| p.override_header.as_ref())
-            .and_then(|h| req.headers_mut().remove(h));
-        // Identity hygiene: whatever the client claims about itself goes.
-        auth::strip_identity(
-            req.headers_mut(),
-            table.auth.as_ref().map_or(&[], |a| &a.strip_headers),
-        );
-        let verdict = auth::check(
-            table.auth.as_ref(),
-            matched.access,
-            &method,
-            req.headers(),
-            |name| {
-                matched
-                    .pattern
-                    .and_then(|p| p.captures(req.uri().path()))
-                    .and_then(|caps| caps.into_iter().find(|(n, _)| *n == name))
-                    .map(|(_, v)| v.to_owned())
-            },
-        )
-        .await;
-        let identity = match verdict {
-            Ok(v) => v.identity,
-            Err(denied) => {
-                tracing::info!(target: "ficus::auth", route = matched.name, reason = denied.reason(), request_id = ?request_id, "request refused");
-                let mut r = Reject::new(denied.status(), denied.reason(), denied.message());
-                r.www_authenticate = denied.www_authenticate();
-                break 'resp r.response(&request_id, shared);
-            }
-        };
-        if let (Some(limit), Some(id)) = (&table.limits.per_subject, &identity) {
-            if let Err(wait) = limit.check(&id.subject) {
-                break 'resp Reject::rate_limited(wait).response(&request_id, shared);
-            }
-        }
-        let declared_len = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if let (Some(max), Some(len)) = (matched.access.max_body, declared_len) {
-            if len > max {
-                // Refused before reading: hyper then closes the connection rather than
-                // draining a body nobody wants.
-                break 'resp Reject::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "request body too large",
-                )
-                .response(&request_id, shared);
-            }
-        }
-        if let Some(id) = &identity {
-            auth::inject(req.headers_mut(), id);
-            authenticated = true;
-        }
-
-        // Canary: the cohort decides the side; safe requests sent to the extracted side may
-        // fall back to legacy.
-        // With a fallback, the extracted upstream's breaker gates it and hears every result.
-        let mut fallback_to = None;
-        let mut breaker = None;
-        if let Some((policy, extracted, metrics)) = matched.canary {
-            if policy.side(req.headers(), ctx.peer.ip.as_bytes(), forced.as_ref())
-                == canary::Side::Extracted
-                && (!policy.fallback || extracted.breaker.admit())
-            {
-                if policy.fallback {
-                    if canary::retryable(req.method()) {
-                        fallback_to = Some(matched.upstream);
-                    } else {
-                        breaker = Some(&extracted.breaker);
-                    }
-                }
-                upstream = extracted;
-                route_metrics = metrics;
-            }
-        }
-
-        // One pass over the names decides whether any removal work is needed at all (an
-        // upgrade request has an `Upgrade` header, so it needs cleaning too).
-        let needs_cleaning = req.headers().keys().any(headers::needs_cleaning);
-        let upgrade = needs_cleaning && headers::is_upgrade(client_version, req.headers());
-
-        // Build the upstream request in place.
-        let host_header = req.headers().get(header::HOST).cloned();
-        let has_host_header = host_header.is_some();
-        let host = host_header.or_else(|| {
-            req.uri()
-                .authority()
-                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-        });
-
-        {
-            let h = req.headers_mut();
-            // Room for the headers added below, so the map grows (and rehashes) once at most.
-            h.reserve(8);
-            if needs_cleaning {
-                headers::strip_hop_by_hop(h, upgrade);
-                h.remove(header::EXPECT);
-            }
-            let proto = if ctx.tls { "https" } else { "http" };
-            headers::set_forwarding(h, &ctx.peer, host.as_ref(), proto);
-            headers::add_via(h, client_version);
-            h.insert(&X_REQUEST_ID, request_id.clone());
-            if upstream.rewrite_host {
-                h.insert(header::HOST, upstream.authority_header.clone());
-            } else if let (Some(host), false) = (&host, has_host_header) {
-                // HTTP/2 clients send `:authority`, not Host.
-                h.insert(header::HOST, host.clone());
-            }
-        }
-        if req.uri().scheme().is_some() || req.uri().authority().is_some() {
-            let pq = req
-                .uri()
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| PathAndQuery::from_static("/"));
-            *req.uri_mut() = Uri::from(pq);
-        }
-        *req.version_mut() = Version::HTTP_11;
-
-        let mut tap = None;
-        let mut fault = None;
-        let result = if upgrade {
-            // Boxed: rare, and it would otherwise enlarge every request's future.
-            Box::pin(forward_upgrade(req, upstream)).await
-        } else {
-            let mut req = req.map(|body| {
-                if http_body::Body::is_end_stream(&body) {
-                    UpstreamBody::Incoming(body)
-                } else {
-                    let body = ClientBody::new(
-                        body,
-                        table.limits.body_read_timeout,
-                        matched.access.max_body,
-                    );
-                    fault = Some(body.fault());
-                    UpstreamBody::Client(body)
-                }
-            });
-            // What to mirror where: (policy, target of the copy, copy goes to legacy).
-            let mirror = if let Some((policy, candidate)) = matched.shadow {
-                Some((policy, candidate, false))
-            } else if let Some((policy, legacy)) = matched.verify {
-                Some((policy, legacy, true))
-            } else if let (Some(policy), Some((_, extracted, _))) =
-                (matched.canary_compare, matched.canary)
-            {
-                if Arc::ptr_eq(upstream, extracted) {
-                    Some((policy, matched.upstream, true))
-                } else {
-                    Some((policy, extracted, false))
-                }
-            } else {
-                None
-            };
-            if let Some((policy, target, reverse)) = mirror {
-                let legacy = if reverse { target } else { upstream };
-                tap = shadow::begin(
-                    matched.name,
-                    policy,
-                    target,
-                    legacy,
-                    &shared.shadow,
-                    &mut req,
-                    ctx.peer.ip.as_bytes(),
-                    &request_id,
-                    reverse,
-                );
-            }
-            match fallback_to {
-                None => {
-                    let result = upstream::send(upstream, req, start).await;
-                    // An unsafe canary request: never retried, but its result counts.
-                    if let Some(b) = breaker {
-                        match &result {
-                            Ok(r) if !r.status().is_server_error() => b.success(),
-                            _ => b.failure(),
-                        }
-                    }
-                    result
-                }
-                Some(legacy) => {
-                    let (result, fell_back) =
-                        Box::pin(canary_send(upstream, legacy, req, host.as_ref(), start)).await;
-                    if let Some(f) = fell_back {
-                        // The extracted side's failure counts against it (its 5xx rate, the
-                        // autopilot's error gate) even though the user never sees it.
-                        route_metrics.record(f.status, f.elapsed.as_secs_f64());
-                        shared
-                            .metrics
-                            .canary_fallback(matched.name, &upstream.name, f.reason);
-                        // The copy went to legacy to be compared with the extracted answer,
-                        // which the user did not get: not a comparison.
-                        if let Some(tap) = tap.take() {
-                            tap.fell_back();
-                        }
-                        upstream = legacy;
-                        route_metrics = matched.metrics;
-                    }
-                    result
-                }
-            }
-        };
-
-        match result {
-            Ok(resp) => {
-                let mut resp = match tap {
-                    Some(tap) => tap.legacy(resp),
-                    None => resp.map(ResponseBody::Incoming),
-                };
-                let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-                resp.headers_mut().reserve(8);
-                headers::strip_hop_by_hop(resp.headers_mut(), switching);
-                headers::add_via(resp.headers_mut(), Version::HTTP_11);
-                resp
-            }
-            Err(e) => {
-                if let Some(tap) = tap {
-                    tap.failed();
-                }
-                // A body Ficus cut short is the client's fault, not the upstream's.
-                match fault.and_then(|f| f.get()) {
-                    Some(BodyFault::Timeout) => Reject::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "body_timeout",
-                        "request body not received in time",
+            .or_else(|| {
+                let len = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+                (len > table.limits.max_uri_bytes).then(|| {
+                    Reject::new(
+                        StatusCode::URI_TOO_LONG,
+                        "uri_too_long",
+                        "request target too long",
                     )
-                    .closing()
-                    .response(&request_id, shared),
-                    Some(BodyFault::TooLarge) => Reject::new(
+                })
+            });
+            match framing {
+                // Smuggling: the body's framing can't be trusted, so neither can the connection.
+                Some(f) => {
+                    Some(Reject::new(StatusCode::BAD_REQUEST, f.reason(), f.message()).closing())
+                }
+                None => early,
+            }
+            .map(Box::new)
+        };
+        let matched = table.route(&method, req.uri().path());
+        let mut upstream = matched.upstream;
+        let mut route_metrics = matched.metrics;
+        let path_for_log = shared
+            .access_log
+            .and_then(|_| req.uri().path_and_query().cloned());
+        let mut authenticated = false;
+
+        let mut resp = 'resp: {
+            if let Some(reject) = early {
+                break 'resp (*reject).response(&request_id, shared);
+            }
+            // Per client address first: floods of bad tokens must not buy signature checks.
+            if let Some(limit) = &table.limits.per_client {
+                if let Err(wait) = limit.check(&ctx.peer.addr.ip()) {
+                    break 'resp Reject::rate_limited(wait).response(&request_id, shared);
+                }
+            }
+            // The override header of a canary is read (and removed: it is never forwarded,
+            // whatever its name) before X-Ficus-* headers are stripped.
+            let forced = matched
+                .canary
+                .and_then(|(p, ..)| p.override_header.as_ref())
+                .and_then(|h| req.headers_mut().remove(h));
+            // Identity hygiene: whatever the client claims about itself goes.
+            auth::strip_identity(
+                req.headers_mut(),
+                table.auth.as_ref().map_or(&[], |a| &a.strip_headers),
+            );
+            let identity = match auth::check(
+                table.auth.as_ref(),
+                matched.access,
+                &method,
+                req.headers(),
+                |name| {
+                    matched
+                        .pattern
+                        .and_then(|p| p.captures(req.uri().path()))
+                        .and_then(|caps| caps.into_iter().find(|(n, _)| *n == name))
+                        .map(|(_, v)| v.to_owned())
+                },
+            )
+            .await
+            {
+                Ok(v) => v.identity,
+                Err(denied) => {
+                    tracing::info!(target: "ficus::auth", route = matched.name, reason = denied.reason(), request_id = ?request_id, "request refused");
+                    let mut r = Reject::new(denied.status(), denied.reason(), denied.message());
+                    r.www_authenticate = denied.www_authenticate();
+                    break 'resp r.response(&request_id, shared);
+                }
+            };
+            if let (Some(limit), Some(id)) = (&table.limits.per_subject, &identity) {
+                if let Err(wait) = limit.check(&id.subject) {
+                    break 'resp Reject::rate_limited(wait).response(&request_id, shared);
+                }
+            }
+            let declared_len = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let (Some(max), Some(len)) = (matched.access.max_body, declared_len) {
+                if len > max {
+                    // Refused before reading: hyper then closes the connection rather than
+                    // draining a body nobody wants.
+                    break 'resp Reject::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
                         "body_too_large",
                         "request body too large",
                     )
-                    .closing()
-                    .response(&request_id, shared),
-                    None => {
-                        tracing::warn!(
-                            target: "ficus::upstream",
-                            upstream = %upstream.name,
-                            kind = e.kind(),
-                            request_id = ?request_id,
-                            error = %e,
-                            "upstream exchange failed"
+                    .response(&request_id, shared);
+                }
+            }
+            if let Some(id) = &identity {
+                auth::inject(req.headers_mut(), id);
+                authenticated = true;
+            }
+
+            // Canary: the cohort decides the side; safe requests sent to the extracted side may
+            // fall back to legacy.
+            // With a fallback, the extracted upstream's breaker gates it and hears every result.
+            let mut fallback_to = None;
+            let mut breaker = None;
+            if let Some((policy, extracted, metrics)) = matched.canary {
+                if policy.side(req.headers(), ctx.peer.ip.as_bytes(), forced.as_ref())
+                    == canary::Side::Extracted
+                    && (!policy.fallback || extracted.breaker.admit())
+                {
+                    if policy.fallback {
+                        if canary::retryable(req.method()) {
+                            fallback_to = Some(matched.upstream);
+                        } else {
+                            breaker = Some(&extracted.breaker);
+                        }
+                    }
+                    upstream = extracted;
+                    route_metrics = metrics;
+                }
+            }
+
+            // One pass over the names decides whether any removal work is needed at all (an
+            // upgrade request has an `Upgrade` header, so it needs cleaning too).
+            let needs_cleaning = req.headers().keys().any(headers::needs_cleaning);
+            let upgrade = needs_cleaning && headers::is_upgrade(client_version, req.headers());
+
+            // Build the upstream request in place.
+            let host_header = req.headers().get(header::HOST);
+            let has_host_header = host_header.is_some();
+            let host = host_header.cloned().or_else(|| {
+                req.uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+
+            {
+                let h = req.headers_mut();
+                // Room for the headers added below, so the map grows (and rehashes) once at most.
+                h.reserve(8);
+                if needs_cleaning {
+                    headers::strip_hop_by_hop(h, upgrade);
+                    h.remove(header::EXPECT);
+                }
+                let proto = if ctx.tls { "https" } else { "http" };
+                headers::set_forwarding(h, &ctx.peer, host.as_ref(), proto);
+                headers::add_via(h, client_version);
+                h.insert(&X_REQUEST_ID, request_id.clone());
+                if upstream.rewrite_host {
+                    h.insert(header::HOST, upstream.authority_header.clone());
+                } else if let (Some(host), false) = (&host, has_host_header) {
+                    // HTTP/2 clients send `:authority`, not Host.
+                    h.insert(header::HOST, host.clone());
+                }
+            }
+            if req.uri().scheme().is_some() || req.uri().authority().is_some() {
+                let pq = req
+                    .uri()
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/"));
+                *req.uri_mut() = Uri::from(pq);
+            }
+            *req.version_mut() = Version::HTTP_11;
+
+            let mut tap = None;
+            let mut fault = None;
+            let result = if upgrade {
+                // Boxed: rare, and it would otherwise enlarge every request's future.
+                Box::pin(forward_upgrade(req, upstream)).await
+            } else {
+                // Built in a block: the request is borrowed while the mirror is set up, and
+                // a borrowed local would keep its room in the future across the await below.
+                let req = {
+                    let mut req = req.map(|body| {
+                        if http_body::Body::is_end_stream(&body) {
+                            UpstreamBody::Incoming(body)
+                        } else {
+                            let body = ClientBody::new(
+                                body,
+                                table.limits.body_read_timeout,
+                                matched.access.max_body,
+                            );
+                            fault = Some(body.fault());
+                            UpstreamBody::Client(body)
+                        }
+                    });
+                    // What to mirror where: (policy, target of the copy, copy goes to legacy).
+                    let mirror = if let Some((policy, candidate)) = matched.shadow {
+                        Some((policy, candidate, false))
+                    } else if let Some((policy, legacy)) = matched.verify {
+                        Some((policy, legacy, true))
+                    } else if let (Some(policy), Some((_, extracted, _))) =
+                        (matched.canary_compare, matched.canary)
+                    {
+                        if Arc::ptr_eq(upstream, extracted) {
+                            Some((policy, matched.upstream, true))
+                        } else {
+                            Some((policy, extracted, false))
+                        }
+                    } else {
+                        None
+                    };
+                    if let Some((policy, target, reverse)) = mirror {
+                        let legacy = if reverse { target } else { upstream };
+                        tap = shadow::begin(
+                            matched.name,
+                            policy,
+                            target,
+                            legacy,
+                            &shared.shadow,
+                            &mut req,
+                            ctx.peer.ip.as_bytes(),
+                            &request_id,
+                            reverse,
                         );
-                        error_response(&e, &request_id)
+                    }
+                    req
+                };
+                match fallback_to {
+                    None => {
+                        let result = upstream::send(upstream, req, start).await;
+                        // An unsafe canary request: never retried, but its result counts.
+                        if let Some(b) = breaker {
+                            match &result {
+                                Ok(r) if !r.status().is_server_error() => b.success(),
+                                _ => b.failure(),
+                            }
+                        }
+                        result
+                    }
+                    Some(legacy) => {
+                        let (result, fell_back) =
+                            Box::pin(canary_send(upstream, legacy, req, host.as_ref(), start))
+                                .await;
+                        if let Some(f) = fell_back {
+                            // The extracted side's failure counts against it (its 5xx rate, the
+                            // autopilot's error gate) even though the user never sees it.
+                            route_metrics.record(f.status, f.elapsed.as_secs_f64());
+                            shared
+                                .metrics
+                                .canary_fallback(matched.name, &upstream.name, f.reason);
+                            // The copy went to legacy to be compared with the extracted answer,
+                            // which the user did not get: not a comparison.
+                            if let Some(tap) = tap.take() {
+                                tap.fell_back();
+                            }
+                            upstream = legacy;
+                            route_metrics = matched.metrics;
+                        }
+                        result
+                    }
+                }
+            };
+
+            match result {
+                Ok(resp) => {
+                    let mut resp = match tap {
+                        Some(tap) => tap.legacy(resp),
+                        None => resp.map(ResponseBody::Incoming),
+                    };
+                    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+                    resp.headers_mut().reserve(8);
+                    headers::strip_hop_by_hop(resp.headers_mut(), switching);
+                    headers::add_via(resp.headers_mut(), Version::HTTP_11);
+                    resp
+                }
+                Err(e) => {
+                    if let Some(tap) = tap {
+                        tap.failed();
+                    }
+                    // A body Ficus cut short is the client's fault, not the upstream's.
+                    match fault.and_then(|f| f.get()) {
+                        Some(BodyFault::Timeout) => Reject::new(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "body_timeout",
+                            "request body not received in time",
+                        )
+                        .closing()
+                        .response(&request_id, shared),
+                        Some(BodyFault::TooLarge) => Reject::new(
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            "body_too_large",
+                            "request body too large",
+                        )
+                        .closing()
+                        .response(&request_id, shared),
+                        None => {
+                            tracing::warn!(
+                                target: "ficus::upstream",
+                                upstream = %upstream.name,
+                                kind = e.kind(),
+                                request_id = ?request_id,
+                                error = %e,
+                                "upstream exchange failed"
+                            );
+                            error_response(&e, &request_id)
+                        }
                     }
                 }
             }
+        };
+        let mut upstream_name = upstream.name.as_str();
+        if resp.extensions().get::<EdgeAnswer>().is_some() {
+            // Refused at the edge: no upstream's numbers should carry it.
+            route_metrics = matched.edge_metrics;
+            upstream_name = crate::config::table::EDGE_UPSTREAM;
         }
-    };
-    let mut upstream_name = upstream.name.as_str();
-    if resp.extensions().get::<EdgeAnswer>().is_some() {
-        // Refused at the edge: no upstream's numbers should carry it.
-        route_metrics = matched.edge_metrics;
-        upstream_name = crate::config::table::EDGE_UPSTREAM;
-    }
-    if table.harden {
-        auth::harden::apply(resp.headers_mut(), &matched.access.csp, authenticated);
-    }
-    if ctx.tls {
-        if let Some(hsts) = table.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
+        if table.harden {
+            auth::harden::apply(resp.headers_mut(), &matched.access.csp, authenticated);
+        }
+        if ctx.tls {
+            if let Some(hsts) = table.tls.as_ref().and_then(|t| t.hsts.as_ref()) {
+                resp.headers_mut()
+                    .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+            }
+        }
+        if shared.is_draining()
+            && client_version != Version::HTTP_2
+            && resp.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
             resp.headers_mut()
-                .insert(header::STRICT_TRANSPORT_SECURITY, hsts.clone());
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-    }
-    if shared.is_draining()
-        && client_version != Version::HTTP_2
-        && resp.status() != StatusCode::SWITCHING_PROTOCOLS
-    {
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
 
-    let status = resp.status().as_u16();
-    let end = Instant::now();
-    let elapsed = end - start;
-    route_metrics.record(status, elapsed.as_secs_f64());
-    if let (Some(format), Some(path)) = (shared.access_log, &path_for_log) {
-        access_log::log(
-            format,
-            &access_log::Entry {
-                route: matched.name,
-                mode: matched.mode.as_str(),
-                upstream: upstream_name,
-                method: method.as_str(),
-                path: path.path(),
-                status,
-                duration: elapsed,
-                at: end,
-                request_id: request_id.as_bytes(),
-            },
-        );
+        let status = resp.status().as_u16();
+        let end = Instant::now();
+        let elapsed = end - start;
+        route_metrics.record(status, elapsed.as_secs_f64());
+        if let (Some(format), Some(path)) = (shared.access_log, &path_for_log) {
+            access_log::log(
+                format,
+                &access_log::Entry {
+                    route: matched.name,
+                    mode: matched.mode.as_str(),
+                    upstream: upstream_name,
+                    method: method.as_str(),
+                    path: path.path(),
+                    status,
+                    duration: elapsed,
+                    at: end,
+                    request_id: request_id.as_bytes(),
+                },
+            );
+        }
+        resp.headers_mut().insert(&X_REQUEST_ID, request_id);
+        Ok(resp)
     }
-    resp.headers_mut().insert(&X_REQUEST_ID, request_id);
-    Ok(resp)
 }
 
 /// Marks a response Ficus produced itself because it refused the request.

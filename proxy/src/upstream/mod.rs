@@ -131,68 +131,73 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
 ///
 /// A request that was never written (stale pooled connection) is retried once on a
 /// fresh connection; anything else is reported, never retried, so no request is sent twice.
-pub async fn send(
+#[allow(clippy::manual_async_fn, reason = "an async fn would store its arguments twice")]
+pub fn send(
     up: &Upstream,
     mut req: Request<UpstreamBody>,
     started: std::time::Instant,
-) -> Result<Response<Incoming>, UpstreamError> {
-    // The deadline counts from when the request arrived (saves a clock read).
-    let deadline = tokio::time::Instant::from_std(started) + up.request_timeout;
-    let mut retried = false;
-    loop {
-        let (mut conn, reused) = match pool::checkout(up.pool_key) {
-            Some(mut c) => {
-                c.timer.as_mut().reset(deadline);
-                (c, true)
-            }
-            // Boxed: connecting is rare, and its large future would otherwise bloat every request's.
-            None => (
-                Pooled {
-                    sender: Box::pin(connect(up, false))
-                        .await
-                        .map_err(|e| e.count(up))?,
-                    timer: Box::pin(tokio::time::sleep_until(deadline)),
+) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + '_ {
+    // A block using `req` in place: an `async fn` would hold a second copy of it (see
+    // server::service::handle).
+    async move {
+        // The deadline counts from when the request arrived (saves a clock read).
+        let deadline = tokio::time::Instant::from_std(started) + up.request_timeout;
+        let mut retried = false;
+        loop {
+            let (mut conn, reused) = match pool::checkout(up.pool_key) {
+                Some(mut c) => {
+                    c.timer.as_mut().reset(deadline);
+                    (c, true)
+                }
+                // Boxed: connecting is rare, and its large future would otherwise bloat every request's.
+                None => (
+                    Pooled {
+                        sender: Box::pin(connect(up, false))
+                            .await
+                            .map_err(|e| e.count(up))?,
+                        timer: Box::pin(tokio::time::sleep_until(deadline)),
+                    },
+                    false,
+                ),
+            };
+            let sent = {
+                let Pooled { sender, timer } = &mut conn;
+                let send = sender.try_send_request(req);
+                tokio::pin!(send);
+                std::future::poll_fn(|cx| {
+                    if let std::task::Poll::Ready(r) = send.as_mut().poll(cx) {
+                        return std::task::Poll::Ready(Ok(r));
+                    }
+                    timer.as_mut().poll(cx).map(Err)
+                })
+                .await
+            };
+            match sent {
+                Ok(Ok(resp)) => {
+                    pool::checkin(up, conn);
+                    return Ok(resp);
+                }
+                Ok(Err(mut e)) => match e.take_message() {
+                    Some(unsent) if reused && !retried => {
+                        retried = true;
+                        req = unsent;
+                    }
+                    _ => {
+                        let source = e.into_error();
+                        return Err(UpstreamError::Protocol {
+                            authority: up.authority.clone(),
+                            source,
+                        }
+                        .count(up));
+                    }
                 },
-                false,
-            ),
-        };
-        let sent = {
-            let Pooled { sender, timer } = &mut conn;
-            let send = sender.try_send_request(req);
-            tokio::pin!(send);
-            std::future::poll_fn(|cx| {
-                if let std::task::Poll::Ready(r) = send.as_mut().poll(cx) {
-                    return std::task::Poll::Ready(Ok(r));
-                }
-                timer.as_mut().poll(cx).map(Err)
-            })
-            .await
-        };
-        match sent {
-            Ok(Ok(resp)) => {
-                pool::checkin(up, conn);
-                return Ok(resp);
-            }
-            Ok(Err(mut e)) => match e.take_message() {
-                Some(unsent) if reused && !retried => {
-                    retried = true;
-                    req = unsent;
-                }
-                _ => {
-                    let source = e.into_error();
-                    return Err(UpstreamError::Protocol {
+                Err(_) => {
+                    return Err(UpstreamError::Timeout {
                         authority: up.authority.clone(),
-                        source,
+                        after: up.request_timeout,
                     }
                     .count(up));
                 }
-            },
-            Err(_) => {
-                return Err(UpstreamError::Timeout {
-                    authority: up.authority.clone(),
-                    after: up.request_timeout,
-                }
-                .count(up));
             }
         }
     }
