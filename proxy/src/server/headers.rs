@@ -33,9 +33,10 @@ pub struct Peer {
     pub ip: HeaderValue,
     /// The peer as a `Forwarded` node (`192.0.2.1` or `"[2001:db8::1]"`).
     forwarded_node: String,
-    /// The last (host, `Forwarded` element) built on this connection: clients on one
-    /// connection nearly always send the same host, so this saves a format per request.
-    forwarded_cache: std::sync::Mutex<Option<(Option<HeaderValue>, HeaderValue)>>,
+    /// The first (host, `Forwarded` element) built on this connection: clients on one
+    /// connection nearly always send the same host, so this saves a format per request
+    /// (and, set once, it is read without a lock).
+    forwarded_cache: std::sync::OnceLock<(Option<HeaderValue>, HeaderValue)>,
 }
 
 impl Peer {
@@ -51,7 +52,7 @@ impl Peer {
             trusted,
             ip: HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("unknown")),
             forwarded_node,
-            forwarded_cache: std::sync::Mutex::new(None),
+            forwarded_cache: std::sync::OnceLock::new(),
         }
     }
 }
@@ -74,21 +75,24 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 
 /// Removes hop-by-hop headers. With `keep_upgrade`, `Upgrade` and `Connection: upgrade` survive.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the (few) header names records which hop-by-hop headers are present,
-    // so only those cost a hash lookup (an upstream's response usually has just
-    // `Connection: keep-alive`).
-    let present = headers.keys().fold(0u8, |bits, name| bits | hop_bit(name));
+    // One pass over the (few) headers records which hop-by-hop headers are present, so
+    // only those cost a hash lookup (an upstream's response usually has just
+    // `Connection: keep-alive`), and whether a `Connection` value names other headers
+    // (`keep-alive` and `close`, the usual values, alone name nothing to remove).
+    let (mut present, mut names_others) = (0u8, false);
+    for (name, value) in headers.iter() {
+        let bit = hop_bit(name);
+        present |= bit;
+        if bit == hop::CONNECTION {
+            let v = value.as_bytes();
+            names_others |=
+                !(v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close"));
+        }
+    }
     if present == 0 && !keep_upgrade {
         return;
     }
-    // `keep-alive` and `close` (the usual values, alone) name nothing else to remove.
-    let names_others = |headers: &HeaderMap| {
-        headers.get_all(header::CONNECTION).iter().any(|v| {
-            let v = v.as_bytes();
-            !(v.eq_ignore_ascii_case(b"keep-alive") || v.eq_ignore_ascii_case(b"close"))
-        })
-    };
-    if present & hop::CONNECTION != 0 && names_others(headers) {
+    if names_others {
         let named: Vec<HeaderName> = headers
             .get_all(header::CONNECTION)
             .iter()
@@ -204,10 +208,10 @@ pub fn set_forwarding(
             None => headers.remove(&X_FORWARDED_HOST),
         };
     }
-    let cached = peer.forwarded_cache.lock().ok().and_then(|c| match &*c {
-        Some((h, v)) if h.as_ref() == host => Some(v.clone()),
-        _ => None,
-    });
+    let cached = peer
+        .forwarded_cache
+        .get()
+        .and_then(|(h, v)| (h.as_ref() == host).then(|| v.clone()));
     let element = match cached {
         Some(v) => Some(v),
         None => {
@@ -218,8 +222,8 @@ pub fn set_forwarding(
                 element.push('"');
             }
             let v = HeaderValue::from_str(&element).ok();
-            if let (Some(v), Ok(mut c)) = (&v, peer.forwarded_cache.lock()) {
-                *c = Some((host.cloned(), v.clone()));
+            if let Some(v) = &v {
+                let _ = peer.forwarded_cache.set((host.cloned(), v.clone()));
             }
             v
         }
@@ -423,6 +427,22 @@ mod tests {
             h["forwarded"],
             "for=6.6.6.6, for=\"[::1]\";proto=http;host=\"api.example\""
         );
+    }
+
+    #[test]
+    fn forwarded_follows_the_host_of_each_request_on_a_connection() {
+        let peer = Peer::new("10.1.2.3:5000".parse().unwrap(), false);
+        for host in ["a.example", "b.example", "a.example", "b.example"] {
+            let mut h = HeaderMap::new();
+            set_forwarding(&mut h, &peer, Some(&HeaderValue::from_static(host)), "http");
+            assert_eq!(
+                h["forwarded"],
+                format!("for=10.1.2.3;proto=http;host=\"{host}\"")
+            );
+        }
+        let mut h = HeaderMap::new();
+        set_forwarding(&mut h, &peer, None, "http");
+        assert_eq!(h["forwarded"], "for=10.1.2.3;proto=http");
     }
 
     #[test]
