@@ -39,7 +39,10 @@ thread_local! {
     static POOLS_FOR: Cell<usize> = const { Cell::new(0) };
 }
 
-#[allow(clippy::manual_async_fn, reason = "an async fn would store its arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice"
+)]
 pub fn handle(
     mut req: Request<Incoming>,
     ctx: Arc<ConnCtx>,
@@ -61,9 +64,9 @@ pub fn handle(
         let framing = ctx.guard.as_ref().and_then(|g| g.next_request());
 
         // The edge checks that need no route: the path, once normalised, is the only spelling
-        // routed, checked and forwarded.
-        // Boxed (a refusal is rare) and bound once (the first binding is scoped): it lives
-        // in the request's future, which is copied on its way into hyper.
+        // routed, checked and forwarded. The verdict is boxed (a refusal is rare) and bound
+        // once (the first binding is scoped): it lives in the request's future, which is
+        // copied on its way into hyper.
         let early = {
             let early = match auth::path::normalise(req.uri().path()) {
                 Ok(Cow::Borrowed(_)) => None,

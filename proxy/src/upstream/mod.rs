@@ -131,7 +131,10 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
 ///
 /// A request that was never written (stale pooled connection) is retried once on a
 /// fresh connection; anything else is reported, never retried, so no request is sent twice.
-#[allow(clippy::manual_async_fn, reason = "an async fn would store its arguments twice")]
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice"
+)]
 pub fn send(
     up: &Upstream,
     mut req: Request<UpstreamBody>,
