@@ -38,6 +38,25 @@ wait_port() {
   exit 1
 }
 
+# start_work NAME: a work directory $WORK (/tmp/NAME.XXXXXX) with the two bodies in
+# $WORK/www and a $WORK/logs directory; on exit every process in $PIDS is stopped and
+# $WORK removed.
+start_work() {
+  WORK=$(mktemp -d "/tmp/$1.XXXXXX")
+  PIDS=()
+  trap cleanup EXIT
+  mkdir -p "$WORK/www" "$WORK/logs"
+  chmod 755 "$WORK" "$WORK/www"  # nginx workers run as an unprivileged user
+  write_bodies "$WORK/www"
+}
+
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+
 # write_bodies DIR: the 300 B ("small") and 16 KiB ("large") JSON bodies the origin serves.
 write_bodies() {
   python3 - "$1" <<'PY'

@@ -24,13 +24,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 FICUS=${FICUS_BIN:-target/perf/ficus}
 [ -x "$FICUS" ] || cargo build -j2 --profile perf -p ficus >&2
 
-WORK=$(mktemp -d /tmp/ficus-instr.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-mkdir -p "$WORK/www" "$WORK/logs"
-chmod 755 "$WORK" "$WORK/www"  # nginx workers run as an unprivileged user
-write_bodies "$WORK/www"
+start_work ficus-instr
 read -r ORIGIN_PORT < <(free_ports 1)
 origin_conf "$WORK" "$ORIGIN_PORT" > "$WORK/origin.conf"
 "$NGINX" -c "$WORK/origin.conf" -p "$WORK" & PIDS+=($!)

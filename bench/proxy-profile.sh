@@ -30,13 +30,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 FICUS=${FICUS_BIN:-target/perf/ficus}
 [ -x "$FICUS" ] || cargo build -j2 --profile perf -p ficus >&2
 
-WORK=$(mktemp -d /tmp/ficus-profile.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-mkdir -p "$WORK/www" "$WORK/logs"
-chmod 755 "$WORK" "$WORK/www"  # nginx workers run as an unprivileged user
-write_bodies "$WORK/www"
+start_work ficus-profile
 read -r ORIGIN_PORT NGINX_PORT FICUS_PORT FICUS_ADMIN < <(free_ports 4)
 origin_conf "$WORK" "$ORIGIN_PORT" > "$WORK/origin.conf"
 proxy_conf "$WORK" "$NGINX_PORT" "$ORIGIN_PORT" on > "$WORK/proxy.conf"

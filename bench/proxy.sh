@@ -39,14 +39,7 @@ if [ -z "${FICUS_BIN:-}" ]; then
 fi
 FICUS=${FICUS_BIN:-target/perf/ficus}
 
-WORK=$(mktemp -d /tmp/ficus-bench.XXXXXX)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
-trap cleanup EXIT
-
-mkdir -p "$WORK/www" "$WORK/logs"
-chmod 755 "$WORK" "$WORK/www"  # nginx workers run as an unprivileged user
-write_bodies "$WORK/www"
+start_work ficus-bench
 SMALL_BYTES=$(stat -c %s "$WORK/www/small"); LARGE_BYTES=$(stat -c %s "$WORK/www/large")
 origin_conf "$WORK" "$ORIGIN_PORT" > "$WORK/origin.conf"
 proxy_conf "$WORK" "$NGINX_PORT" "$ORIGIN_PORT" "$ACCESS_LOG" > "$WORK/proxy.conf"
