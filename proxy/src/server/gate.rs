@@ -127,15 +127,26 @@ mod tests {
         }
     }
 
+    /// One poll of `gated` by the task `waker` belongs to.
+    fn poll(gated: &mut Gated<ProbeFuture>, waker: &Waker) -> Poll<()> {
+        Pin::new(gated).poll(&mut Context::from_waker(waker))
+    }
+
+    impl Probe {
+        /// The waker the gate last handed to the inner future.
+        fn inner_waker(&self) -> Waker {
+            self.waker.lock().unwrap().clone().unwrap()
+        }
+    }
+
     #[test]
     fn the_inner_future_is_polled_first_and_then_only_after_its_own_wake() {
         let probe = Arc::new(Probe::default());
         let task = Arc::new(Task::default());
         let task_waker = Waker::from(task.clone());
-        let mut cx = Context::from_waker(&task_waker);
         let mut gated = Gated::new(ProbeFuture(probe.clone()));
 
-        assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
+        assert!(poll(&mut gated, &task_waker).is_pending());
         assert_eq!(
             probe.polls.load(Ordering::Relaxed),
             1,
@@ -143,16 +154,15 @@ mod tests {
         );
         // The task is polled for other reasons: the inner future is left alone.
         for _ in 0..100 {
-            assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
+            assert!(poll(&mut gated, &task_waker).is_pending());
         }
         assert_eq!(probe.polls.load(Ordering::Relaxed), 1);
 
         // Its own wake-up wakes the task and lets the next poll through, once.
         probe.ready.store(true, Ordering::Relaxed);
-        let inner_waker = probe.waker.lock().unwrap().clone().unwrap();
-        inner_waker.wake_by_ref();
+        probe.inner_waker().wake_by_ref();
         assert_eq!(task.0.load(Ordering::Relaxed), 1, "task woken");
-        assert!(Pin::new(&mut gated).poll(&mut cx).is_ready());
+        assert!(poll(&mut gated, &task_waker).is_ready());
         assert_eq!(probe.polls.load(Ordering::Relaxed), 2);
     }
 
@@ -163,18 +173,9 @@ mod tests {
         let mut gated = Gated::new(ProbeFuture(probe.clone()));
         let w1 = Waker::from(first.clone());
         let w2 = Waker::from(second.clone());
-        assert!(
-            Pin::new(&mut gated)
-                .poll(&mut Context::from_waker(&w1))
-                .is_pending()
-        );
-        assert!(
-            Pin::new(&mut gated)
-                .poll(&mut Context::from_waker(&w2))
-                .is_pending()
-        );
-        let inner_waker = probe.waker.lock().unwrap().clone().unwrap();
-        inner_waker.wake();
+        assert!(poll(&mut gated, &w1).is_pending());
+        assert!(poll(&mut gated, &w2).is_pending());
+        probe.inner_waker().wake();
         assert_eq!(first.0.load(Ordering::Relaxed), 0);
         assert_eq!(second.0.load(Ordering::Relaxed), 1);
     }
@@ -184,15 +185,14 @@ mod tests {
         let probe = Arc::new(Probe::default());
         let task = Arc::new(Task::default());
         let task_waker = Waker::from(task.clone());
-        let mut cx = Context::from_waker(&task_waker);
         let mut gated = Gated::new(ProbeFuture(probe.clone()));
-        assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
-        let inner_waker = probe.waker.lock().unwrap().clone().unwrap();
+        assert!(poll(&mut gated, &task_waker).is_pending());
+        let inner_waker = probe.inner_waker();
         probe.ready.store(true, Ordering::Relaxed);
         std::thread::spawn(move || inner_waker.wake())
             .join()
             .unwrap();
         assert_eq!(task.0.load(Ordering::Relaxed), 1);
-        assert!(Pin::new(&mut gated).poll(&mut cx).is_ready());
+        assert!(poll(&mut gated, &task_waker).is_ready());
     }
 }
