@@ -4,14 +4,24 @@
 //! Going through `tracing`'s formatter cost ~40% of the proxy's CPU per request in the
 //! benchmark (docs/benchmarks.md); this writer costs a few percent. Lines keep the shape
 //! of the other log lines (`--log-format json|text`, target `ficus::access`). A buffer is
-//! written when it passes 32 KiB, every 200 ms by the worker's flush task, and when the
+//! handed over when it passes 32 KiB, every 200 ms by the worker's flush task, and when the
 //! worker stops, so at most 200 ms of lines are lost if the process is killed.
+//!
+//! Full buffers go to one writer thread (`ficus-access-log`) that writes them to stdout, so
+//! a worker does not stop serving while `write` blocks (a 32 KiB write to a file took
+//! ~80 µs in the benchmark). The channel holds [`QUEUED`] buffers; when the writer falls
+//! that far behind, workers wait for it rather than drop lines. A worker's lines stay in
+//! order, and a worker that stops waits until its last lines are written.
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::sync::OnceLock;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const FLUSH_AT: usize = 32 * 1024;
+/// Full buffers the writer thread may have queued before workers wait for it.
+const QUEUED: usize = 8;
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,20 +146,78 @@ pub fn log(format: Format, e: &Entry<'_>) {
     });
 }
 
-/// Writes this thread's buffered lines now.
+/// Hands this thread's buffered lines to the writer thread now.
 pub fn flush() {
     BUF.with(|b| write_out(&mut b.borrow_mut().bytes));
+}
+
+/// Hands this thread's buffered lines to the writer thread and returns once they and every
+/// buffer queued before them are written: for a worker that stops.
+pub fn flush_and_wait() {
+    flush();
+    if let Some(writer) = writer() {
+        let (done, written) = mpsc::sync_channel(1);
+        if writer.send(Batch::Sync(done)).is_ok() {
+            let _ = written.recv();
+        }
+    }
 }
 
 fn write_out(bytes: &mut Vec<u8>) {
     if bytes.is_empty() {
         return;
     }
-    // The stdout lock keeps whole batches of lines from interleaving with other threads.
+    let full = std::mem::replace(bytes, Vec::with_capacity(FLUSH_AT + 1024));
+    match writer() {
+        Some(writer) => {
+            if let Err(mpsc::SendError(Batch::Lines(full))) = writer.send(Batch::Lines(full)) {
+                to_stdout(&full);
+            }
+        }
+        None => to_stdout(&full),
+    }
+}
+
+/// What a worker sends the writer thread.
+enum Batch {
+    Lines(Vec<u8>),
+    /// Answered once everything sent before it is written.
+    Sync(SyncSender<()>),
+}
+
+/// The process's writer thread, started on first use; `None` if it could not be started
+/// (workers then write themselves).
+fn writer() -> Option<&'static SyncSender<Batch>> {
+    static WRITER: OnceLock<Option<SyncSender<Batch>>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::sync_channel(QUEUED);
+            std::thread::Builder::new()
+                .name("ficus-access-log".into())
+                .spawn(move || write_batches(&rx, to_stdout))
+                .ok()
+                .map(|_| tx)
+        })
+        .as_ref()
+}
+
+/// The writer thread's loop, until every sender is gone.
+fn write_batches(batches: &Receiver<Batch>, mut write: impl FnMut(&[u8])) {
+    for batch in batches {
+        match batch {
+            Batch::Lines(lines) => write(&lines),
+            Batch::Sync(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+fn to_stdout(lines: &[u8]) {
+    // The stdout lock keeps a batch of lines from interleaving with other log lines.
     let mut out = std::io::stdout().lock();
-    let _ = out.write_all(bytes);
+    let _ = out.write_all(lines);
     let _ = out.flush();
-    bytes.clear();
 }
 
 /// `n` in decimal, zero-padded to at least `width` digits (`fmt` costs ~1k instructions a
@@ -261,6 +329,50 @@ mod tests {
         let mut out = Vec::new();
         push_millis(&mut out, 12, 5);
         assert_eq!(out, b"12.005");
+    }
+
+    #[test]
+    fn the_writer_keeps_each_workers_order_and_answers_sync_after_earlier_lines() {
+        let (tx, rx) = mpsc::sync_channel(QUEUED);
+        let sink = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let writer = {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                write_batches(&rx, |lines| sink.lock().unwrap().extend_from_slice(lines));
+            })
+        };
+        // More batches than the channel holds, from three threads at once.
+        let producers: Vec<_> = (0..3)
+            .map(|t| {
+                let tx = tx.clone();
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        tx.send(Batch::Lines(format!("{t} {i}\n").into_bytes()))
+                            .unwrap();
+                    }
+                    let (done, written) = mpsc::sync_channel(1);
+                    tx.send(Batch::Sync(done)).unwrap();
+                    written.recv().unwrap();
+                    let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+                    assert!(text.contains(&format!("{t} 49\n")), "sync answered early");
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join().unwrap();
+        }
+        drop(tx);
+        writer.join().unwrap();
+        let text = String::from_utf8(sink.lock().unwrap().clone()).unwrap();
+        for t in 0..3 {
+            let seen: Vec<usize> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix(&format!("{t} ")))
+                .map(|i| i.parse().unwrap())
+                .collect();
+            assert_eq!(seen, (0..50).collect::<Vec<_>>(), "worker {t}'s lines");
+        }
     }
 
     #[test]

@@ -141,7 +141,7 @@ fn worker(listener: std::net::TcpListener, shared: Arc<Shared>) -> std::io::Resu
             conns.abort_all();
         }
         flusher.abort();
-        crate::access_log::flush();
+        crate::access_log::flush_and_wait();
         Ok(())
     })
 }
