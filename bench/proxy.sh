@@ -125,6 +125,25 @@ for body in ("small", "large"):
     for target, a in agg.items():
         ratio = a["per_cpu"] / agg["nginx"]["per_cpu"]; p99r = a["p99"] / agg["nginx"]["p99"]
         print(f"{body:6} {target:7} {a['rps']:9.0f} {a['p50']:8.3f} {a['p99']:8.3f} {a['per_cpu']:10.0f} {ratio:20.2f}x {p99r:12.2f}x")
+# Paired view: each round's ratio to the nginx run next to it, so drift between rounds
+# cancels; the spread shows how far one round can be trusted.
+print(f"\nper-round ratios to nginx (median [min-max]; 'won' = rounds with ficus at or better than nginx)")
+for body in ("small", "large"):
+    for target in ("ficus", "base"):
+        cpu, p99 = [], []
+        for r in sorted({row["round"] for row in rows}, key=int):
+            by = {row["target"]: row for row in rows if row["round"] == r and row["body"] == body}
+            if target not in by or "nginx" not in by:
+                continue
+            n, t = by["nginx"], by[target]
+            cpu.append((int(t["requests"]) / float(t["cpu_s"])) / (int(n["requests"]) / float(n["cpu_s"])))
+            p99.append(float(t["p99_ms"]) / float(n["p99_ms"]))
+        if not cpu:
+            continue
+        def show(xs, better_high):
+            won = sum(1 for x in xs if (x >= 1.0 if better_high else x <= 1.0))
+            return f"{st.median(xs):.2f}x [{min(xs):.2f}-{max(xs):.2f}] won {won}/{len(xs)}"
+        print(f"{body:6} {target:7} req/CPU-s {show(cpu, True):30} p99 {show(p99, False)}")
 print("\nper-round rows:")
 print(open(path).read())
 PY
