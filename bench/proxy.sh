@@ -5,7 +5,9 @@
 # starts an nginx origin serving a 300 B and a 16 KiB JSON body, an nginx reverse proxy
 # (upstream keep-alive) and ficus, each with ONE worker, and runs interleaved rounds.
 # Prints req/s, p50/p99 and requests per CPU-second of the proxy process, with ratios
-# to nginx measured in the same run. Results are recorded by hand in docs/benchmarks.md.
+# to nginx measured in the same run: pooled over the rounds, and per round against the
+# nginx run next to it (median, range, rounds won). Results are recorded by hand in
+# docs/benchmarks.md.
 #
 # Knobs: ROUNDS (3), DURATION (5s), CONNS (32), FICUS_BIN (skip the build), ORIGIN_PORT, NGINX_PORT,
 # FICUS_PORT, FICUS_ADMIN (default: free ports), ACCESS_LOG (on|off, default on: both
