@@ -133,8 +133,9 @@ pub enum UpstreamBody {
     Incoming(Incoming),
     /// The client's body, streamed under the edge's limits.
     Client(ClientBody),
-    /// The client's body, streamed, with a bounded copy kept for the shadow.
-    Tee(Tee<ClientBody>),
+    /// The client's body, streamed, with a bounded copy kept for the shadow (boxed: rare,
+    /// and every request moves this enum several times).
+    Tee(Box<Tee<ClientBody>>),
     /// A body held in memory (the shadow's copy of a request).
     Full(Option<Bytes>),
     /// No body.
@@ -184,8 +185,9 @@ impl Body for UpstreamBody {
 pub enum ResponseBody {
     /// The upstream's body, streamed.
     Incoming(Incoming),
-    /// The upstream's body, streamed, with a bounded copy kept for the shadow.
-    Tee(Tee<Incoming>),
+    /// The upstream's body, streamed, with a bounded copy kept for the shadow (boxed, as
+    /// in [`UpstreamBody`]).
+    Tee(Box<Tee<Incoming>>),
     /// A body the proxy wrote itself (errors, admin API).
     Full(Option<Bytes>),
 }

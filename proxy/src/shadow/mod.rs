@@ -122,7 +122,7 @@ pub fn begin(
     let body_rx = match std::mem::replace(req.body_mut(), UpstreamBody::Empty) {
         UpstreamBody::Client(b) if !http_body::Body::is_end_stream(&b) => {
             let (tee, rx) = Tee::new(b, policy.max_body);
-            *req.body_mut() = UpstreamBody::Tee(tee);
+            *req.body_mut() = UpstreamBody::Tee(Box::new(tee));
             Some(rx)
         }
         other => {
@@ -186,7 +186,7 @@ impl Tap {
             latency,
             body: body_rx,
         });
-        Response::from_parts(parts, ResponseBody::Tee(tee))
+        Response::from_parts(parts, ResponseBody::Tee(Box::new(tee)))
     }
 
     /// The legacy exchange failed: nothing to compare against.
