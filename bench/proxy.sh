@@ -129,7 +129,7 @@ for body in ("small", "large"):
         print(f"{body:6} {target:7} {a['rps']:9.0f} {a['p50']:8.3f} {a['p99']:8.3f} {a['per_cpu']:10.0f} {ratio:20.2f}x {p99r:12.2f}x")
 # Paired view: each round's ratio to the nginx run next to it, so drift between rounds
 # cancels; the spread shows how far one round can be trusted.
-print(f"\nper-round ratios to nginx (median [min-max]; 'won' = rounds with ficus at or better than nginx)")
+print("\nper-round ratios to nginx (median [min-max]; 'won' = rounds where the target was at or better than nginx)")
 for body in ("small", "large"):
     for target in ("ficus", "base"):
         cpu, p99 = [], []
