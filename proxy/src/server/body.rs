@@ -25,6 +25,25 @@ pub enum BodyFault {
     TooLarge,
 }
 
+impl BodyFault {
+    /// The refusal the client gets: status, the `error` code of the JSON body, and its
+    /// message.
+    pub fn refusal(self) -> (hyper::StatusCode, &'static str, &'static str) {
+        match self {
+            BodyFault::Timeout => (
+                hyper::StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                "request body not received in time",
+            ),
+            BodyFault::TooLarge => (
+                hyper::StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "request body too large",
+            ),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct BodyError(&'static str);

@@ -15,7 +15,7 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 
-use super::body::{BodyFault, ClientBody, ResponseBody, UpstreamBody};
+use super::body::{ClientBody, ResponseBody, UpstreamBody};
 use super::headers::{self, Peer};
 use crate::config::RouteTable;
 use crate::state::Shared;
@@ -369,20 +369,12 @@ pub fn handle(
                     }
                     // A body Ficus cut short is the client's fault, not the upstream's.
                     match fault.and_then(|f| f.get()) {
-                        Some(BodyFault::Timeout) => Reject::new(
-                            StatusCode::REQUEST_TIMEOUT,
-                            "body_timeout",
-                            "request body not received in time",
-                        )
-                        .closing()
-                        .response(&request_id, shared),
-                        Some(BodyFault::TooLarge) => Reject::new(
-                            StatusCode::PAYLOAD_TOO_LARGE,
-                            "body_too_large",
-                            "request body too large",
-                        )
-                        .closing()
-                        .response(&request_id, shared),
+                        Some(fault) => {
+                            let (status, reason, message) = fault.refusal();
+                            Reject::new(status, reason, message)
+                                .closing()
+                                .response(&request_id, shared)
+                        }
                         None => {
                             tracing::warn!(
                                 target: "ficus::upstream",
