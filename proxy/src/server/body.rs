@@ -13,6 +13,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use crate::shadow::tee::Tee;
+use crate::upstream;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -203,10 +204,10 @@ impl Body for UpstreamBody {
 #[derive(Debug)]
 pub enum ResponseBody {
     /// The upstream's body, streamed.
-    Incoming(Incoming),
+    Upstream(upstream::Body),
     /// The upstream's body, streamed, with a bounded copy kept for the shadow (boxed, as
     /// in [`UpstreamBody`]).
-    Tee(Box<Tee<Incoming>>),
+    Tee(Box<Tee<upstream::Body>>),
     /// A body the proxy wrote itself (errors, admin API).
     Full(Option<Bytes>),
 }
@@ -219,14 +220,14 @@ impl ResponseBody {
 
 impl Body for ResponseBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BoxError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.get_mut() {
-            ResponseBody::Incoming(b) => Pin::new(b).poll_frame(cx),
+            ResponseBody::Upstream(b) => Pin::new(b).poll_frame(cx),
             ResponseBody::Tee(b) => Pin::new(b).poll_frame(cx),
             ResponseBody::Full(b) => Poll::Ready(b.take().map(|d| Ok(Frame::data(d)))),
         }
@@ -234,7 +235,7 @@ impl Body for ResponseBody {
 
     fn is_end_stream(&self) -> bool {
         match self {
-            ResponseBody::Incoming(b) => b.is_end_stream(),
+            ResponseBody::Upstream(b) => b.is_end_stream(),
             ResponseBody::Tee(b) => b.is_end_stream(),
             ResponseBody::Full(b) => b.is_none(),
         }
@@ -242,7 +243,7 @@ impl Body for ResponseBody {
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            ResponseBody::Incoming(b) => b.size_hint(),
+            ResponseBody::Upstream(b) => b.size_hint(),
             ResponseBody::Tee(b) => b.size_hint(),
             ResponseBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }

@@ -355,7 +355,7 @@ pub fn handle(
                 Ok(resp) => {
                     let mut resp = match tap {
                         Some(tap) => tap.legacy(resp),
-                        None => resp.map(ResponseBody::Incoming),
+                        None => resp.map(ResponseBody::Upstream),
                     };
                     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
                     resp.headers_mut().reserve(8);
@@ -518,7 +518,10 @@ async fn canary_send(
     req: Request<UpstreamBody>,
     host: Option<&HeaderValue>,
     start: Instant,
-) -> (Result<Response<Incoming>, UpstreamError>, Option<Fallback>) {
+) -> (
+    Result<Response<upstream::Body>, UpstreamError>,
+    Option<Fallback>,
+) {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let mut headers = req.headers().clone();
     let first = upstream::send(extracted, req, start).await;
@@ -574,7 +577,7 @@ fn prune_pools_after_reload(table: &Arc<RouteTable>) {
 async fn forward_upgrade(
     mut req: Request<Incoming>,
     up: &crate::config::Upstream,
-) -> Result<Response<Incoming>, UpstreamError> {
+) -> Result<Response<upstream::Body>, UpstreamError> {
     let client = hyper::upgrade::on(&mut req);
     let mut resp = upstream::send_upgrade(up, req.map(UpstreamBody::Incoming)).await?;
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -591,7 +594,7 @@ async fn forward_upgrade(
             }
         });
     }
-    Ok(resp)
+    Ok(resp.map(upstream::Body::Hyper))
 }
 
 /// The one mapping from a proxy failure to a client response: status plus a small JSON

@@ -21,7 +21,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 
 use crate::config::Upstream;
@@ -176,7 +175,7 @@ fn skip(
 
 impl Tap {
     /// Hands the legacy response to the shadow, teeing its body; returns what the client gets.
-    pub fn legacy(self, resp: Response<Incoming>) -> Response<ResponseBody> {
+    pub fn legacy(self, resp: Response<upstream::Body>) -> Response<ResponseBody> {
         let latency = self.start.elapsed();
         let (parts, body) = resp.into_parts();
         let (tee, body_rx) = Tee::new(body, self.max_body);

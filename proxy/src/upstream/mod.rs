@@ -2,22 +2,33 @@
 //!
 //! Each worker thread runs its own current-thread runtime and owns its pools (a
 //! thread-local map keyed by [`Upstream::pool_key`]), so checkout and checkin take no
-//! lock. A pooled connection is checked in as soon as the response head arrives; it is
-//! reused only once hyper reports it ready, i.e. after the previous body has finished.
-//! Pools are keyed by authority, so a reload that keeps an upstream keeps its pool.
+//! lock. Pools are keyed by authority, so a reload that keeps an upstream keeps its pool.
+//!
+//! Two clients share them. A request without a body (most of them) goes through
+//! [`wire`], driven by the requesting task itself; its connection is pooled again when the
+//! response body has been read. A request with a body goes through hyper's
+//! `client::conn::http1`, whose connection runs as a task; it is checked in as soon as
+//! the response head arrives and reused once hyper reports it ready, i.e. after the
+//! previous body has finished.
 
 mod pool;
+pub mod wire;
 
 use std::time::Duration;
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
 use http::{Request, Response};
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use crate::config::Upstream;
-use crate::server::body::UpstreamBody;
+use crate::server::body::{BoxError, UpstreamBody};
 
 pub use pool::prune;
 
@@ -34,10 +45,7 @@ pub enum UpstreamError {
     #[error("no response headers from {authority} within {after:?}")]
     Timeout { authority: String, after: Duration },
     #[error("exchange with {authority} failed: {source}")]
-    Protocol {
-        authority: String,
-        source: hyper::Error,
-    },
+    Protocol { authority: String, source: BoxError },
 }
 
 impl UpstreamError {
@@ -71,44 +79,81 @@ impl UpstreamError {
 
 type Sender = http1::SendRequest<UpstreamBody>;
 
-/// A pooled connection and its request timer.
+/// A response body from an upstream, read by either client.
+#[derive(Debug)]
+pub enum Body {
+    Hyper(Incoming),
+    Wire(wire::Body),
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::Hyper(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+            Body::Wire(b) => Pin::new(b).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Hyper(b) => b.is_end_stream(),
+            Body::Wire(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Hyper(b) => b.size_hint(),
+            Body::Wire(b) => b.size_hint(),
+        }
+    }
+}
+
+/// A pooled hyper connection and its request timer.
 ///
 /// The timer lives as long as the connection and is moved to each request's deadline.
 /// Deadlines only grow, so the move is one atomic update in tokio's timer (the wheel
 /// entry is re-filed when the old deadline passes), where a timer per request cost two
-/// locked insertions and removals in the timer wheel.
+/// locked insertions and removals in the timer wheel. [`wire::Conn`] keeps one the same way.
 pub(crate) struct Pooled {
     sender: Sender,
-    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timer: Pin<Box<tokio::time::Sleep>>,
 }
 
-async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError> {
+/// Opens a TCP connection to `up` within its connect timeout.
+async fn dial(up: &Upstream) -> Result<TcpStream, UpstreamError> {
     let connect = async {
         let stream = TcpStream::connect(up.authority.as_str()).await?;
         stream.set_nodelay(true)?;
         Ok::<_, std::io::Error>(stream)
     };
-    let stream = match tokio::time::timeout(up.connect_timeout, connect).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(source)) => {
-            return Err(UpstreamError::Connect {
-                authority: up.authority.clone(),
-                source,
-            });
-        }
-        Err(_) => {
-            return Err(UpstreamError::ConnectTimeout {
-                authority: up.authority.clone(),
-                after: up.connect_timeout,
-            });
-        }
-    };
+    match tokio::time::timeout(up.connect_timeout, connect).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err(source)) => Err(UpstreamError::Connect {
+            authority: up.authority.clone(),
+            source,
+        }),
+        Err(_) => Err(UpstreamError::ConnectTimeout {
+            authority: up.authority.clone(),
+            after: up.connect_timeout,
+        }),
+    }
+}
+
+async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError> {
+    let stream = dial(up).await?;
     let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
         .map_err(|source| UpstreamError::Protocol {
             authority: up.authority.clone(),
-            source,
+            source: source.into(),
         })?;
     if upgrades {
         tokio::spawn(async move {
@@ -126,8 +171,24 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
     Ok(sender)
 }
 
+impl UpstreamError {
+    fn protocol(up: &Upstream, source: impl Into<BoxError>) -> Self {
+        UpstreamError::Protocol {
+            authority: up.authority.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn timeout(up: &Upstream) -> Self {
+        UpstreamError::Timeout {
+            authority: up.authority.clone(),
+            after: up.request_timeout,
+        }
+    }
+}
+
 /// Sends `req` to `up` and returns the response head with its streaming body; the
-/// request timeout counts from `started`.
+/// request timeout counts from `started` and runs until the response head arrives.
 ///
 /// A request that was never written (stale pooled connection) is retried once on a
 /// fresh connection; anything else is reported, never retried, so no request is sent twice.
@@ -137,71 +198,120 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
 )]
 pub fn send(
     up: &Upstream,
-    mut req: Request<UpstreamBody>,
+    req: Request<UpstreamBody>,
     started: std::time::Instant,
-) -> impl Future<Output = Result<Response<Incoming>, UpstreamError>> + Send + '_ {
+) -> impl Future<Output = Result<Response<Body>, UpstreamError>> + Send + '_ {
     // A block using `req` in place: an `async fn` would hold a second copy of it (see
     // server::service::handle).
     async move {
         // The deadline counts from when the request arrived (saves a clock read).
         let deadline = tokio::time::Instant::from_std(started) + up.request_timeout;
+        if http_body::Body::is_end_stream(req.body()) {
+            send_bodiless(up, req, deadline).await
+        } else {
+            Box::pin(send_hyper(up, req, deadline)).await
+        }
+    }
+}
+
+/// The exchange of a request without a body, by [`wire`].
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would store its arguments twice"
+)]
+fn send_bodiless(
+    up: &Upstream,
+    req: Request<UpstreamBody>,
+    deadline: tokio::time::Instant,
+) -> impl Future<Output = Result<Response<Body>, UpstreamError>> + Send + '_ {
+    async move {
+        let slot = wire::PoolSlot {
+            key: up.pool_key,
+            max_idle: up.max_idle_per_thread,
+        };
         let mut retried = false;
         loop {
-            let (mut conn, reused) = match pool::checkout(up.pool_key) {
+            let (mut conn, reused) = match pool::checkout_wire(up.pool_key) {
                 Some(mut c) => {
                     c.timer.as_mut().reset(deadline);
                     (c, true)
                 }
-                // Boxed: connecting is rare, and its large future would otherwise bloat every request's.
-                None => (
-                    Pooled {
-                        sender: Box::pin(connect(up, false))
-                            .await
-                            .map_err(|e| e.count(up))?,
-                        timer: Box::pin(tokio::time::sleep_until(deadline)),
-                    },
-                    false,
-                ),
-            };
-            let sent = {
-                let Pooled { sender, timer } = &mut conn;
-                let send = sender.try_send_request(req);
-                tokio::pin!(send);
-                std::future::poll_fn(|cx| {
-                    if let std::task::Poll::Ready(r) = send.as_mut().poll(cx) {
-                        return std::task::Poll::Ready(Ok(r));
-                    }
-                    timer.as_mut().poll(cx).map(Err)
-                })
-                .await
-            };
-            match sent {
-                Ok(Ok(resp)) => {
-                    pool::checkin(up, conn);
-                    return Ok(resp);
+                // Boxed: connecting is rare, and its future would otherwise bloat every request's.
+                None => {
+                    let io = Box::pin(dial(up)).await.map_err(|e| e.count(up))?;
+                    (
+                        wire::Conn::new(io, Box::pin(tokio::time::sleep_until(deadline))),
+                        false,
+                    )
                 }
-                Ok(Err(mut e)) => match e.take_message() {
-                    Some(unsent) if reused && !retried => {
-                        retried = true;
-                        req = unsent;
+            };
+            match conn.exchange(&req).await {
+                Ok(head) => {
+                    let (resp, idle) = conn.respond(head, slot);
+                    if let Some(idle) = idle {
+                        pool::checkin_wire(slot, idle);
                     }
-                    _ => {
-                        let source = e.into_error();
-                        return Err(UpstreamError::Protocol {
-                            authority: up.authority.clone(),
-                            source,
-                        }
-                        .count(up));
-                    }
-                },
-                Err(_) => {
-                    return Err(UpstreamError::Timeout {
-                        authority: up.authority.clone(),
-                        after: up.request_timeout,
-                    }
-                    .count(up));
+                    return Ok(resp.map(Body::Wire));
                 }
+                Err(wire::Failed::Unsent(_)) if reused && !retried => retried = true,
+                Err(wire::Failed::Unsent(e)) => {
+                    return Err(UpstreamError::protocol(up, e).count(up));
+                }
+                Err(wire::Failed::Error(e)) => {
+                    return Err(UpstreamError::protocol(up, e).count(up));
+                }
+                Err(wire::Failed::Timeout) => return Err(UpstreamError::timeout(up).count(up)),
             }
+        }
+    }
+}
+
+/// The exchange of a request with a body, by hyper's client.
+async fn send_hyper(
+    up: &Upstream,
+    mut req: Request<UpstreamBody>,
+    deadline: tokio::time::Instant,
+) -> Result<Response<Body>, UpstreamError> {
+    let mut retried = false;
+    loop {
+        let (mut conn, reused) = match pool::checkout(up.pool_key) {
+            Some(mut c) => {
+                c.timer.as_mut().reset(deadline);
+                (c, true)
+            }
+            None => (
+                Pooled {
+                    sender: connect(up, false).await.map_err(|e| e.count(up))?,
+                    timer: Box::pin(tokio::time::sleep_until(deadline)),
+                },
+                false,
+            ),
+        };
+        let sent = {
+            let Pooled { sender, timer } = &mut conn;
+            let send = sender.try_send_request(req);
+            tokio::pin!(send);
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = send.as_mut().poll(cx) {
+                    return Poll::Ready(Ok(r));
+                }
+                timer.as_mut().poll(cx).map(Err)
+            })
+            .await
+        };
+        match sent {
+            Ok(Ok(resp)) => {
+                pool::checkin(up, conn);
+                return Ok(resp.map(Body::Hyper));
+            }
+            Ok(Err(mut e)) => match e.take_message() {
+                Some(unsent) if reused && !retried => {
+                    retried = true;
+                    req = unsent;
+                }
+                _ => return Err(UpstreamError::protocol(up, e.into_error()).count(up)),
+            },
+            Err(_) => return Err(UpstreamError::timeout(up).count(up)),
         }
     }
 }
@@ -214,16 +324,8 @@ pub async fn send_upgrade(
     let mut sender = connect(up, true).await.map_err(|e| e.count(up))?;
     match tokio::time::timeout(up.request_timeout, sender.send_request(req)).await {
         Ok(Ok(resp)) => Ok(resp),
-        Ok(Err(source)) => Err(UpstreamError::Protocol {
-            authority: up.authority.clone(),
-            source,
-        }
-        .count(up)),
-        Err(_) => Err(UpstreamError::Timeout {
-            authority: up.authority.clone(),
-            after: up.request_timeout,
-        }
-        .count(up)),
+        Ok(Err(source)) => Err(UpstreamError::protocol(up, source).count(up)),
+        Err(_) => Err(UpstreamError::timeout(up).count(up)),
     }
 }
 

@@ -3,20 +3,28 @@
 use std::cell::RefCell;
 
 use super::Pooled;
+use super::wire;
 use crate::config::Upstream;
 
+/// An upstream's idle connections, of each client.
+#[derive(Default)]
+struct Idle {
+    hyper: Vec<Pooled>,
+    wire: Vec<wire::Conn>,
+}
+
 /// (pool key, connections): a few upstreams per table, so a linear scan beats hashing.
-type Pools = Vec<(u64, Vec<Pooled>)>;
+type Pools = Vec<(u64, Idle)>;
 
 thread_local! {
     static POOLS: RefCell<Pools> = const { RefCell::new(Vec::new()) };
 }
 
-fn list_mut(pools: &mut Pools, key: u64) -> &mut Vec<Pooled> {
+fn idle_mut(pools: &mut Pools, key: u64) -> &mut Idle {
     let i = match pools.iter().position(|(k, _)| *k == key) {
         Some(i) => i,
         None => {
-            pools.push((key, Vec::new()));
+            pools.push((key, Idle::default()));
             pools.len() - 1
         }
     };
@@ -27,7 +35,7 @@ fn list_mut(pools: &mut Pools, key: u64) -> &mut Vec<Pooled> {
 pub(super) fn checkout(key: u64) -> Option<Pooled> {
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = &mut pools.iter_mut().find(|(k, _)| *k == key)?.1;
+        let list = &mut pools.iter_mut().find(|(k, _)| *k == key)?.1.hyper;
         let mut i = list.len();
         while i > 0 {
             i -= 1;
@@ -45,8 +53,33 @@ pub(super) fn checkout(key: u64) -> Option<Pooled> {
 pub(super) fn checkin(up: &Upstream, conn: Pooled) {
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
-        let list = list_mut(&mut pools, up.pool_key);
+        let list = &mut idle_mut(&mut pools, up.pool_key).hyper;
         if list.len() < up.max_idle_per_thread {
+            list.push(conn);
+        }
+    });
+}
+
+/// Takes the most recently used [`wire`] connection that is still open; drops closed ones.
+pub(super) fn checkout_wire(key: u64) -> Option<wire::Conn> {
+    POOLS.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        let list = &mut pools.iter_mut().find(|(k, _)| *k == key)?.1.wire;
+        while let Some(mut conn) = list.pop() {
+            if conn.is_usable() {
+                return Some(conn);
+            }
+        }
+        None
+    })
+}
+
+/// Returns an idle [`wire`] connection (its last body read to the end).
+pub(super) fn checkin_wire(slot: wire::PoolSlot, conn: wire::Conn) {
+    POOLS.with(|pools| {
+        let mut pools = pools.borrow_mut();
+        let list = &mut idle_mut(&mut pools, slot.key).wire;
+        if list.len() < slot.max_idle {
             list.push(conn);
         }
     });
