@@ -191,7 +191,10 @@ impl UpstreamError {
 /// request timeout counts from `started` and runs until the response head arrives.
 ///
 /// A request that was never written (stale pooled connection) is retried once on a
-/// fresh connection; anything else is reported, never retried, so no request is sent twice.
+/// fresh connection. A bodiless idempotent request (GET, HEAD, PUT, DELETE, OPTIONS,
+/// TRACE) is also retried once when a pooled connection closed or failed before a byte
+/// of the response came back (the upstream closing an idle connection as the request
+/// arrived). Anything else is reported, never retried.
 #[allow(
     clippy::manual_async_fn,
     reason = "an async fn would store its arguments twice"
@@ -254,10 +257,15 @@ fn send_bodiless(
                     return Ok(resp.map(Body::Wire));
                 }
                 Err(wire::Failed::Unsent(_)) if reused && !retried => retried = true,
+                Err(wire::Failed::Dropped(_))
+                    if reused && !retried && req.method().is_idempotent() =>
+                {
+                    retried = true;
+                }
                 Err(wire::Failed::Unsent(e)) => {
                     return Err(UpstreamError::protocol(up, e).count(up));
                 }
-                Err(wire::Failed::Error(e)) => {
+                Err(wire::Failed::Dropped(e) | wire::Failed::Error(e)) => {
                     return Err(UpstreamError::protocol(up, e).count(up));
                 }
                 Err(wire::Failed::Timeout) => return Err(UpstreamError::timeout(up).count(up)),

@@ -75,7 +75,12 @@ pub(super) fn checkout_wire(key: u64) -> Option<wire::Conn> {
 }
 
 /// Returns an idle [`wire`] connection (its last body read to the end).
-pub(super) fn checkin_wire(slot: wire::PoolSlot, conn: wire::Conn) {
+pub(super) fn checkin_wire(slot: wire::PoolSlot, mut conn: wire::Conn) {
+    // Also replaces the waker of the task that used it last: an idle connection must not
+    // keep a finished task's memory alive.
+    if !conn.is_usable() {
+        return;
+    }
     POOLS.with(|pools| {
         let mut pools = pools.borrow_mut();
         let list = &mut idle_mut(&mut pools, slot.key).wire;

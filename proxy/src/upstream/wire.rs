@@ -42,8 +42,10 @@ use tokio::time::Sleep;
 pub const MAX_HEADERS: usize = 100;
 /// Largest response head (and trailer section) accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
-/// Room made in the read buffer before a read, when less is free.
+/// Room made in the read buffer before a read, when less than a quarter of it is free;
+/// doubled (up to [`MAX_READ_SIZE`]) each time a read fills all the room it was given.
 const READ_SIZE: usize = 16 * 1024;
+const MAX_READ_SIZE: usize = 256 * 1024;
 /// Longest chunk-size line (with extensions) accepted.
 const MAX_CHUNK_LINE: usize = 4096;
 
@@ -71,6 +73,8 @@ pub enum WireError {
 pub(crate) struct Conn {
     io: TcpStream,
     buf: BytesMut,
+    /// Room to make for the next read (see [`READ_SIZE`]).
+    read_size: usize,
     out: Vec<u8>,
     pub(super) timer: Pin<Box<Sleep>>,
 }
@@ -97,7 +101,11 @@ enum Framing {
 pub(super) enum Failed {
     /// Not a byte of the request reached the connection: it may be sent again.
     Unsent(io::Error),
-    /// The request was (perhaps partly) written; it must not be sent again.
+    /// The request was written (or partly), then the connection failed or closed before
+    /// a byte of response came back: an idle connection the upstream was closing just
+    /// then, typically. Only an idempotent request may be sent again (RFC 9110 9.2.2).
+    Dropped(WireError),
+    /// Anything else; the request must not be sent again.
     Error(WireError),
     /// No response head before the request's deadline.
     Timeout,
@@ -108,6 +116,7 @@ impl Conn {
         Conn {
             io,
             buf: BytesMut::new(),
+            read_size: READ_SIZE,
             out: Vec::new(),
             timer,
         }
@@ -138,20 +147,22 @@ impl Conn {
         let Conn {
             io,
             buf,
+            read_size,
             out,
             timer,
         } = self;
         let mut written = 0;
+        let mut received = false;
         let method = req.method();
         std::future::poll_fn(|cx| {
             while written < out.len() {
                 match Pin::new(&mut *io).poll_write(cx, &out[written..]) {
                     Poll::Ready(Ok(0)) => {
                         let e = io::Error::from(io::ErrorKind::WriteZero);
-                        return Poll::Ready(Err(unsent_or(written, e)));
+                        return Poll::Ready(Err(write_failed(written, e)));
                     }
                     Poll::Ready(Ok(n)) => written += n,
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(unsent_or(written, e))),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(write_failed(written, e))),
                     Poll::Pending => return timer.as_mut().poll(cx).map(|()| Err(Failed::Timeout)),
                 }
             }
@@ -164,12 +175,18 @@ impl Conn {
                 if buf.len() >= MAX_HEAD {
                     return Poll::Ready(Err(Failed::Error(WireError::HeadTooLarge)));
                 }
-                match poll_read(io, buf, cx) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Err(Failed::Error(WireError::Closed)));
+                // Nothing of a response yet: a close or failure now may be a stale connection.
+                let failed = |e: WireError| {
+                    if received {
+                        Failed::Error(e)
+                    } else {
+                        Failed::Dropped(e)
                     }
-                    Poll::Ready(Ok(_)) => {}
-                    Poll::Ready(Err(e)) => return Poll::Ready(Err(Failed::Error(e.into()))),
+                };
+                match poll_read(io, buf, read_size, cx) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(failed(WireError::Closed))),
+                    Poll::Ready(Ok(_)) => received = true,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(failed(e.into()))),
                     Poll::Pending => return timer.as_mut().poll(cx).map(|()| Err(Failed::Timeout)),
                 }
             }
@@ -213,24 +230,30 @@ impl Conn {
     }
 }
 
-fn unsent_or(written: usize, e: io::Error) -> Failed {
+fn write_failed(written: usize, e: io::Error) -> Failed {
     if written == 0 {
         Failed::Unsent(e)
     } else {
-        Failed::Error(e.into())
+        Failed::Dropped(e.into())
     }
 }
 
-/// Reads into `buf`, making room first when little is left.
+/// Reads into `buf`, making room first when little is left (see [`READ_SIZE`]).
 fn poll_read(
     io: &mut TcpStream,
     buf: &mut BytesMut,
+    read_size: &mut usize,
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
-    if buf.capacity() - buf.len() < READ_SIZE / 4 {
-        buf.reserve(READ_SIZE);
+    if buf.capacity() - buf.len() < *read_size / 4 {
+        buf.reserve(*read_size);
     }
-    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+    let room = buf.capacity() - buf.len();
+    let n = ready!(tokio_util::io::poll_read_buf(Pin::new(io), cx, buf))?;
+    if n == room {
+        *read_size = (*read_size * 2).min(MAX_READ_SIZE);
+    }
+    Poll::Ready(Ok(n))
 }
 
 /// The request head, written into `out` (cleared first).
@@ -528,7 +551,12 @@ impl Stream {
                 },
             };
             if need {
-                match ready!(poll_read(&mut conn.io, &mut conn.buf, cx)) {
+                match ready!(poll_read(
+                    &mut conn.io,
+                    &mut conn.buf,
+                    &mut conn.read_size,
+                    cx
+                )) {
                     Ok(0) if self.decoding == Decoding::Close => {
                         self.conn = None;
                         self.decoding = Decoding::Done;
