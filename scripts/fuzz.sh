@@ -2,6 +2,7 @@
 # Fuzzes the edge's parsers for a bounded time (docs/security.md, "Fuzzing"):
 #   path_normalise  proxy/src/auth/path.rs  (panics, canonical output, fixed point)
 #   jwt_precheck    proxy/src/auth/jwt.rs   (panics, size limit, algorithm allow-list)
+#   wire_response   proxy/src/upstream/wire.rs (panics, framing: body lengths, TE vs CL)
 # FUZZ_SECONDS per target (default 30). Installs cargo-fuzz from crates.io when missing;
 # RUSTC_BOOTSTRAP lets the installed stable toolchain take the sanitizer flags.
 # A crash leaves its input in fuzz/artifacts/<target>/ and fails the script.
@@ -12,7 +13,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install --locked -j2 cargo-fuzz
 fi
 export RUSTC_BOOTSTRAP=1
-for target in path_normalise jwt_precheck; do
+for target in path_normalise jwt_precheck wire_response; do
     mkdir -p "corpus/$target"
     echo "== fuzzing $target for ${seconds}s"
     cargo fuzz run -j2 "$target" "corpus/$target" "seeds/$target" -- \

@@ -19,7 +19,7 @@
 //!   `Transfer-Encoding` ends in `chunked` (trailers are passed on); read until close
 //!   for another `Transfer-Encoding` or when neither header is present; otherwise
 //!   `Content-Length`, whose repeated values must agree. A response with
-//!   `Transfer-Encoding` loses its `Content-Length` header.
+//!   `Transfer-Encoding` loses its `Content-Length` header (HEAD, 204, 304 too).
 //! - Keep-alive: HTTP/1.1 unless a `Connection` header says `close`; HTTP/1.0 only with
 //!   `keep-alive`. A connection goes back to the pool only when its body was read to the
 //!   end with no byte left over; a body dropped early drops its connection.
@@ -368,6 +368,11 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireE
         if close {
             keep_alive = false;
         }
+        if chunked.is_some() {
+            // Transfer-Encoding overrides Content-Length, which is not passed on (RFC 9112
+            // 6.3), whatever the framing: HEAD, 204 and 304 answers included.
+            headers.remove(header::CONTENT_LENGTH);
+        }
         let framing = if *method == Method::HEAD
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED
@@ -377,7 +382,6 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireE
             if version == Version::HTTP_10 {
                 return Err(WireError::Head("Transfer-Encoding in an HTTP/1.0 response"));
             }
-            headers.remove(header::CONTENT_LENGTH);
             if chunked {
                 Framing::Chunked
             } else {
@@ -396,6 +400,64 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireE
             keep_alive,
         }));
     }
+}
+
+/// A response read whole from bytes (see [`read_response`]).
+#[derive(Debug)]
+pub struct WholeResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub trailers: Option<HeaderMap>,
+    /// Whether the connection could carry another exchange afterwards.
+    pub reusable: bool,
+}
+
+/// Reads a response to a `method` request from `raw` as the client does (head, then the
+/// body by its framing), for tests and the `wire_response` fuzz target. `Ok(None)`: `raw`
+/// ends before the response does (a read-to-close body ends with `raw`).
+pub fn read_response(raw: &[u8], method: &Method) -> Result<Option<WholeResponse>, WireError> {
+    let mut buf = BytesMut::from(raw);
+    let Some(head) = parse_head(&mut buf, method)? else {
+        return Ok(None);
+    };
+    let mut body = Vec::new();
+    let mut trailers = None;
+    let mut reusable = head.keep_alive;
+    match head.framing {
+        Framing::None => {}
+        Framing::Length(n) => {
+            if (buf.len() as u64) < n {
+                return Ok(None);
+            }
+            body.extend_from_slice(&buf.split_to(n as usize));
+        }
+        Framing::Chunked => {
+            let mut state = Chunk::Size;
+            loop {
+                match decode_chunk(&mut state, &mut buf)? {
+                    Step::More => return Ok(None),
+                    Step::Again => {}
+                    Step::Data(d) => body.extend_from_slice(&d),
+                    Step::End(t) => {
+                        trailers = t;
+                        break;
+                    }
+                }
+            }
+        }
+        Framing::Close => {
+            body.extend_from_slice(&buf.split());
+            reusable = false;
+        }
+    }
+    Ok(Some(WholeResponse {
+        status: head.status,
+        headers: head.headers,
+        body,
+        trailers,
+        reusable: reusable && buf.is_empty(),
+    }))
 }
 
 /// A `Content-Length` value: digits, or a list of equal values ("5, 5").

@@ -76,6 +76,13 @@ fn framing_follows_rfc_9112() {
         "5",
         "a HEAD answer keeps its length"
     );
+    // Found by the wire_response fuzz target: TE beside CL on a bodiless answer.
+    for method in [Method::HEAD, Method::GET] {
+        let raw = b"HTTP/1.1 204 OK\r\ncontent-length: 2\r\ntransfer-encoding: chunked\r\n\r\n";
+        let h = parse(raw, &method).unwrap().unwrap();
+        assert_eq!(h.framing, Framing::None);
+        assert!(h.headers.get(header::CONTENT_LENGTH).is_none(), "{method}");
+    }
 }
 
 #[test]
@@ -207,4 +214,42 @@ fn broken_chunked_bodies_are_errors() {
         dechunk(&long, long.len()),
         Err(WireError::Chunked(_))
     ));
+}
+
+#[test]
+fn whole_responses_read_as_the_client_reads_them() {
+    let r = read_response(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n5;x=1\r\nhello\r\n0\r\nx-sum: 5\r\n\r\n",
+        &Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((r.body.as_slice(), r.reusable), (&b"hello"[..], true));
+    assert_eq!(r.trailers.unwrap()["x-sum"], "5");
+    let r = read_response(
+        b"HTTP/1.0 200 OK\r\nconnection: keep-alive\r\n\r\nto the end",
+        &Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((r.body.as_slice(), r.reusable), (&b"to the end"[..], false));
+    let r = read_response(
+        b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloEXTRA",
+        &Method::GET,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (r.body.as_slice(), r.reusable),
+        (&b"hello"[..], false),
+        "bytes after the body"
+    );
+    assert!(
+        read_response(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhel",
+            &Method::GET
+        )
+        .unwrap()
+        .is_none()
+    );
 }
