@@ -40,6 +40,8 @@ use tokio::time::Sleep;
 
 /// Most response headers accepted (hyper's default too).
 pub const MAX_HEADERS: usize = 100;
+/// Headers ficus may add to a response on its way to the client (see `parse_head`).
+const ADDED_HEADERS: usize = 12;
 /// Largest response head (and trailer section) accepted.
 pub const MAX_HEAD: usize = 64 * 1024;
 /// Room made in the read buffer before a read, when less than a quarter of it is free;
@@ -337,7 +339,9 @@ fn parse_head(buf: &mut BytesMut, method: &Method) -> Result<Option<Head>, WireE
         let mut close = false;
         let mut length: Option<u64> = None;
         let mut chunked: Option<bool> = None;
-        let mut headers = HeaderMap::with_capacity(count);
+        // Room for the headers ficus adds to a response (`Via`, the hardening headers,
+        // `X-Request-Id`, ...): growing the map later would rehash every entry.
+        let mut headers = HeaderMap::with_capacity(count + ADDED_HEADERS);
         for &(n, nl, v, vl) in &at[..count] {
             let (n, v) = (n as usize, v as usize);
             let name = HeaderName::from_bytes(&head[n..n + nl as usize])
