@@ -14,10 +14,9 @@
 mod pool;
 pub mod wire;
 
-use std::time::Duration;
-
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -49,6 +48,20 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    fn protocol(up: &Upstream, source: impl Into<BoxError>) -> Self {
+        UpstreamError::Protocol {
+            authority: up.authority.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn timeout(up: &Upstream) -> Self {
+        UpstreamError::Timeout {
+            authority: up.authority.clone(),
+            after: up.request_timeout,
+        }
+    }
+
     /// Label for `ficus_upstream_errors_total{kind}`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -151,10 +164,7 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
     let (sender, conn) = http1::Builder::new()
         .handshake(TokioIo::new(stream))
         .await
-        .map_err(|source| UpstreamError::Protocol {
-            authority: up.authority.clone(),
-            source: source.into(),
-        })?;
+        .map_err(|source| UpstreamError::protocol(up, source))?;
     if upgrades {
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
@@ -169,22 +179,6 @@ async fn connect(up: &Upstream, upgrades: bool) -> Result<Sender, UpstreamError>
         });
     }
     Ok(sender)
-}
-
-impl UpstreamError {
-    fn protocol(up: &Upstream, source: impl Into<BoxError>) -> Self {
-        UpstreamError::Protocol {
-            authority: up.authority.clone(),
-            source: source.into(),
-        }
-    }
-
-    fn timeout(up: &Upstream) -> Self {
-        UpstreamError::Timeout {
-            authority: up.authority.clone(),
-            after: up.request_timeout,
-        }
-    }
 }
 
 /// Sends `req` to `up` and returns the response head with its streaming body; the
@@ -234,7 +228,13 @@ fn send_bodiless(
         };
         let mut retried = false;
         loop {
-            let (mut conn, reused) = match pool::checkout_wire(up.pool_key) {
+            // A retry takes a new connection: the other idle ones may be as stale.
+            let pooled = if retried {
+                None
+            } else {
+                pool::checkout_wire(up.pool_key)
+            };
+            let (mut conn, reused) = match pooled {
                 Some(mut c) => {
                     c.timer.as_mut().reset(deadline);
                     (c, true)
@@ -282,7 +282,12 @@ async fn send_hyper(
 ) -> Result<Response<Body>, UpstreamError> {
     let mut retried = false;
     loop {
-        let (mut conn, reused) = match pool::checkout(up.pool_key) {
+        let pooled = if retried {
+            None
+        } else {
+            pool::checkout(up.pool_key)
+        };
+        let (mut conn, reused) = match pooled {
             Some(mut c) => {
                 c.timer.as_mut().reset(deadline);
                 (c, true)
