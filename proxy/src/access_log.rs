@@ -167,7 +167,15 @@ fn write_out(bytes: &mut Vec<u8>) {
     if bytes.is_empty() {
         return;
     }
-    let full = std::mem::replace(bytes, Vec::with_capacity(FLUSH_AT + 1024));
+    // A few lines (the periodic flush of a quiet worker) go as a copy of their size and
+    // the buffer is kept; a full buffer is handed over whole and replaced.
+    let full = if bytes.len() < FLUSH_AT / 8 {
+        let lines = bytes.clone();
+        bytes.clear();
+        lines
+    } else {
+        std::mem::replace(bytes, Vec::with_capacity(FLUSH_AT + 1024))
+    };
     match writer() {
         Some(writer) => {
             if let Err(mpsc::SendError(Batch::Lines(full))) = writer.send(Batch::Lines(full)) {
